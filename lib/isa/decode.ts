@@ -209,7 +209,9 @@ function decodeOne(raw: RawInsn, i: number): Insn {
     case BPF_LDX: {
       const mode = bpfMode(code);
       const size = sizeBytes(bpfSize(code));
-      if (mode === BPF_MEM) return { ...raw, kind: "ldx", size, signExtend: false };
+      if (mode === BPF_MEM) {
+        return { ...raw, kind: "ldx", size, signExtend: false };
+      }
       if (mode === BPF_MEMSX && size !== 8) {
         return { ...raw, kind: "ldx", size, signExtend: true };
       }
@@ -273,7 +275,12 @@ function decodeJmp(raw: RawInsn, i: number): Insn {
   if (opBits === BPF_JA) {
     if (source === "reg") throw unknown(raw, i);
     const long = jmp32;
-    return { ...raw, kind: "ja", long, target: i + 1 + (long ? raw.imm : raw.off) };
+    return {
+      ...raw,
+      kind: "ja",
+      long,
+      target: i + 1 + (long ? raw.imm : raw.off),
+    };
   }
   if (opBits === BPF_CALL || opBits === BPF_EXIT || opBits === BPF_JCOND) {
     if (jmp32) throw unknown(raw, i);
@@ -285,7 +292,9 @@ function decodeJmp(raw: RawInsn, i: number): Insn {
       if (source === "reg") throw unknown(raw, i);
       return { ...raw, kind: "may_goto", target: i + 1 + raw.off };
     }
-    if (source === "reg") return { ...raw, kind: "call", callee: "reg", target: -1 };
+    if (source === "reg") {
+      return { ...raw, kind: "call", callee: "reg", target: -1 };
+    }
     const callee = raw.src === BPF_PSEUDO_CALL
       ? "local"
       : raw.src === BPF_PSEUDO_KFUNC_CALL
@@ -316,7 +325,9 @@ function decodeAtomic(raw: RawInsn, i: number, size: 1 | 2 | 4 | 8): Insn {
   if (op === undefined) {
     throw new IsaError(
       i,
-      `BPF_ATOMIC uses invalid atomic opcode ${(imm >>> 0).toString(16).padStart(2, "0")}`,
+      `BPF_ATOMIC uses invalid atomic opcode ${
+        (imm >>> 0).toString(16).padStart(2, "0")
+      }`,
     );
   }
   // read-modify-write atomics exist only as BPF_W and BPF_DW

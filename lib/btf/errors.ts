@@ -1,0 +1,67 @@
+/**
+ * The one error class of `lib/btf`. It says *where* the input went wrong (a
+ * byte offset into `.BTF` / `.BTF.ext`, or a type id) and, when the kernel or
+ * libbpf would fail the same input, with which errno.
+ * @module
+ */
+
+/** Linux errno values that BTF parsing and special-field discovery return. */
+export const ENOENT = 2;
+/** Argument list too long: too many fields, too deep nesting. */
+export const E2BIG = 7;
+/** Permission denied: map flags that forbid special fields. */
+export const EACCES = 13;
+/** Bad address: the kernel's "should not happen" (`-EFAULT`). */
+export const EFAULT = 14;
+/** Object already exists: overlapping fields, duplicate decl tags. */
+export const EEXIST = 17;
+/** Invalid argument: the kernel's default refusal. */
+export const EINVAL = 22;
+/** Numerical result out of range. */
+export const ERANGE = 34;
+/** Too many levels of symbolic links: the kernel's ownership-cycle errno. */
+export const ELOOP = 40;
+/** Operation not supported (userspace `EOPNOTSUPP`). */
+export const EOPNOTSUPP = 95;
+/** Kernel-internal "not supported" (`ENOTSUPP`, 524), e.g. bad BTF version. */
+export const ENOTSUPP = 524;
+
+/** Where a `BtfError` happened, as far as it is known. */
+export interface BtfErrorLocation {
+  /** Byte offset into the section being parsed (`.BTF` or `.BTF.ext`). */
+  readonly offset?: number;
+  /** The BTF type id concerned. */
+  readonly typeId?: number;
+  /** Positive errno the kernel/libbpf would return for the same input. */
+  readonly errno?: number;
+}
+
+/**
+ * Malformed BTF, or BTF that the kernel would refuse. The message reads
+ * `BTF [id] @0xoff: reason`, with the parts that are known.
+ */
+export class BtfError extends Error {
+  /** Byte offset into the parsed section, or -1 when not about a byte. */
+  readonly offset: number;
+  /** Type id concerned, or -1 when not about one type. */
+  readonly typeId: number;
+  /** Positive errno (`EINVAL` unless the kernel says otherwise). */
+  readonly errno: number;
+  /** The reason without the location prefix. */
+  readonly reason: string;
+
+  /** Builds the error; `where` gives the location and errno. */
+  constructor(reason: string, where: BtfErrorLocation = {}) {
+    const typeId = where.typeId ?? -1;
+    const offset = where.offset ?? -1;
+    let prefix = "BTF";
+    if (typeId >= 0) prefix += ` [${typeId}]`;
+    if (offset >= 0) prefix += ` @0x${offset.toString(16)}`;
+    super(`${prefix}: ${reason}`);
+    this.name = "BtfError";
+    this.offset = offset;
+    this.typeId = typeId;
+    this.errno = where.errno ?? EINVAL;
+    this.reason = reason;
+  }
+}

@@ -1,0 +1,83 @@
+/**
+ * bpfsim: a scriptable simulator of the Linux BPF subsystem.
+ *
+ * This module is the public API. It re-exports what a user script needs:
+ * the instruction set (typed instructions, decoder, assembler, disassembler,
+ * the kernel's field checks), the interpreter and its memory model, and BTF
+ * parsing; later the object loader, the verifier and the simulated kernel.
+ *
+ * @example
+ * ```ts
+ * import { assemble, disassemble, runProgram } from "./mod.ts";
+ * const prog = assemble("r0 = 6\nr0 *= 7\nexit");
+ * console.log(disassemble(prog).join("\n")); // 0: (b7) r0 = 6 …
+ * console.log(runProgram(prog).r0); // 42n
+ * ```
+ * @module
+ */
+
+// The instruction set
+export * from "./lib/isa/opcodes.ts";
+export type {
+  AluInsn,
+  AluOp,
+  AtomicInsn,
+  AtomicOp,
+  CallInsn,
+  CondJmpInsn,
+  EndianInsn,
+  ExitInsn,
+  Insn,
+  JaInsn,
+  JmpOp,
+  LdImm64HiInsn,
+  LdImm64Insn,
+  LoadInsn,
+  MayGotoInsn,
+  PacketLoadInsn,
+  RawInsn,
+  Source,
+  StoreInsn,
+} from "./lib/isa/insn.ts";
+export { IsaError } from "./lib/isa/insn.ts";
+export {
+  decodeProgram,
+  decodeRaw,
+  encodeProgram,
+  rawInsn,
+  readRawInsn,
+  readRawProgram,
+} from "./lib/isa/decode.ts";
+export {
+  type AsmDialect,
+  AsmError,
+  assemble,
+  type AssembleOptions,
+  assembleRaw,
+  detectDialect,
+  type SourcePos,
+} from "./lib/isa/asm.ts";
+export {
+  type DisasmOptions,
+  disassemble,
+  formatInsn,
+} from "./lib/isa/disasm.ts";
+export {
+  opcodeInInsnTable,
+  type ProgramIssue,
+  reservedFieldError,
+  validateProgram,
+} from "./lib/isa/validate.ts";
+export {
+  type DataFile,
+  DataFileError,
+  dataFileProgram,
+  parseDataFile,
+} from "./lib/isa/conformance_data.ts";
+export { helperId, helperName } from "./lib/isa/helper_ids.ts";
+
+// The interpreter
+export * from "./lib/exec/mod.ts";
+
+// BTF
+export * from "./lib/btf/mod.ts";
