@@ -81,3 +81,6 @@ export * from "./lib/exec/mod.ts";
 
 // BTF
 export * from "./lib/btf/mod.ts";
+
+// Objects: ELF as libbpf reads it
+export * from "./lib/elf/mod.ts";

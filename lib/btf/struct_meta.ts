@@ -41,6 +41,7 @@ import {
 } from "./field_types.ts";
 import { parseFields } from "./record.ts";
 import type { FieldOptions } from "./field_parse.ts";
+import { MAP_TYPE } from "../uapi/bpf.ts";
 
 /** Records of program-allocatable structs by type id (`btf->struct_meta_tab`). */
 export type BtfStructMetas = ReadonlyMap<number, BtfRecord>;
@@ -171,22 +172,19 @@ export function checkAndFixupFields(
   }
 }
 
-/** `BPF_MAP_TYPE_*` numbers used by `map_check_btf`'s field rules. */
-export const MAP_TYPE = {
-  HASH: 1,
-  ARRAY: 2,
-  PERCPU_HASH: 5,
-  PERCPU_ARRAY: 6,
-  LRU_HASH: 9,
-  LRU_PERCPU_HASH: 10,
-  CGROUP_STORAGE: 19,
-  SK_STORAGE: 24,
-  INODE_STORAGE: 28,
-  TASK_STORAGE: 29,
-  CGRP_STORAGE: 32,
+const M = {
+  HASH: MAP_TYPE.hash,
+  ARRAY: MAP_TYPE.array,
+  PERCPU_HASH: MAP_TYPE.percpu_hash,
+  PERCPU_ARRAY: MAP_TYPE.percpu_array,
+  LRU_HASH: MAP_TYPE.lru_hash,
+  LRU_PERCPU_HASH: MAP_TYPE.lru_percpu_hash,
+  CGROUP_STORAGE: MAP_TYPE.cgroup_storage,
+  SK_STORAGE: MAP_TYPE.sk_storage,
+  INODE_STORAGE: MAP_TYPE.inode_storage,
+  TASK_STORAGE: MAP_TYPE.task_storage,
+  CGRP_STORAGE: MAP_TYPE.cgrp_storage,
 } as const;
-
-const M = MAP_TYPE;
 const LOCAL_STORAGE = [
   M.SK_STORAGE,
   M.INODE_STORAGE,

@@ -6,12 +6,20 @@
  */
 import { asmCommand } from "./asm.ts";
 import { type Command, type Output, STDIO } from "./command.ts";
+import { btfCommand } from "./btf.ts";
 import { disasmCommand } from "./disasm.ts";
+import { inspectCommand } from "./inspect.ts";
 import { runCommand } from "./run.ts";
 import { InputError, UsageError } from "./usage.ts";
 
 /** Every command, in the order the help lists them. */
-export const COMMANDS: readonly Command[] = [asmCommand, disasmCommand, runCommand];
+export const COMMANDS: readonly Command[] = [
+  asmCommand,
+  disasmCommand,
+  runCommand,
+  inspectCommand,
+  btfCommand,
+];
 
 function topHelp(): string {
   const width = Math.max(...COMMANDS.map((c) => c.name.length));
@@ -28,9 +36,14 @@ function topHelp(): string {
 }
 
 /** Runs the CLI with `args`; returns the exit code. */
-export async function main(args: readonly string[], io: Output = STDIO): Promise<number> {
+export async function main(
+  args: readonly string[],
+  io: Output = STDIO,
+): Promise<number> {
   const [name, ...rest] = args;
-  if (name === undefined || name === "--help" || name === "-h" || name === "help") {
+  if (
+    name === undefined || name === "--help" || name === "-h" || name === "help"
+  ) {
     io.out(topHelp());
     return name === undefined ? 2 : 0;
   }

@@ -51,7 +51,9 @@ export const runCommand: Command = {
       io.out(HELP);
       return 0;
     }
-    if (positionals.length !== 1) throw new UsageError("run: expects exactly one FILE");
+    if (positionals.length !== 1) {
+      throw new UsageError("run: expects exactly one FILE");
+    }
     const file = positionals[0];
     const repeat = typeof values.repeat === "string"
       ? parsePositiveInt("--repeat", values.repeat)
@@ -76,12 +78,18 @@ export const runCommand: Command = {
       if (repeat > 0) {
         const start = performance.now();
         for (let i = 0; i < repeat; i++) runProgram(compiled, { mem });
-        report.ns_per_run = Math.round((performance.now() - start) * 1e6 / repeat);
+        report.ns_per_run = Math.round(
+          (performance.now() - start) * 1e6 / repeat,
+        );
       }
       if (values.json) io.out(JSON.stringify(report));
       else {
-        io.out(`r0 = ${report.retval} (${result.r0}) after ${result.steps} instructions`);
-        if (report.ns_per_run !== undefined) io.out(`${report.ns_per_run} ns per run`);
+        io.out(
+          `r0 = ${report.retval} (${result.r0}) after ${result.steps} instructions`,
+        );
+        if (report.ns_per_run !== undefined) {
+          io.out(`${report.ns_per_run} ns per run`);
+        }
       }
       return 0;
     } catch (e) {

@@ -26,7 +26,6 @@ import {
   EEXIST,
   EFAULT,
   EOPNOTSUPP,
-  MAP_TYPE,
   MAP_VALUE_FIELD_MASK,
   mapCheckBtfFields,
   NO_FIELD_OFF,
@@ -35,6 +34,7 @@ import {
   parseStructMetas,
 } from "../../lib/btf/mod.ts";
 import { expectation, FIXTURES, loadFixture, mapDefs } from "./fixtures.ts";
+import { MAP_TYPE } from "../../lib/uapi/bpf.ts";
 
 const ok = loadFixture("fields_ok");
 const metas = parseStructMetas(ok.btf);
@@ -131,12 +131,12 @@ Deno.test("fields_ok.o: map values", async (t) => {
     const rec = mapRecord("m_res");
     assert.deepEqual(layout(rec), [[BPF_RES_SPIN_LOCK, 4]]);
     assert.equal(rec.resSpinLockOff, 4);
-    assert.equal(maps.get("m_res")!.mapType, MAP_TYPE.HASH);
+    assert.equal(maps.get("m_res")!.mapType, MAP_TYPE.hash);
   });
   await t.step("map types that do not allow the fields", () => {
     const cases: [string, number, number][] = [
-      ["m_list", MAP_TYPE.PERCPU_ARRAY, EOPNOTSUPP],
-      ["m_timer", MAP_TYPE.PERCPU_HASH, EOPNOTSUPP],
+      ["m_list", MAP_TYPE.percpu_array, EOPNOTSUPP],
+      ["m_timer", MAP_TYPE.percpu_hash, EOPNOTSUPP],
       ["m_kptr", 27, /* RINGBUF */ EOPNOTSUPP],
     ];
     for (const [name, type, errno] of cases) {

@@ -4,7 +4,9 @@ import { deepEqual, equal, match, ok } from "node:assert/strict";
 import { COMMANDS, main } from "../../lib/cli/main.ts";
 import type { Output } from "../../lib/cli/command.ts";
 
-async function cli(...args: string[]): Promise<{ code: number; out: string; err: string }> {
+async function cli(
+  ...args: string[]
+): Promise<{ code: number; out: string; err: string }> {
   const out: string[] = [];
   const err: string[] = [];
   const io: Output = { out: (l) => out.push(l), err: (l) => err.push(l) };
@@ -12,7 +14,11 @@ async function cli(...args: string[]): Promise<{ code: number; out: string; err:
   return { code, out: out.join("\n"), err: err.join("\n") };
 }
 
-async function withFile(text: string, ext: string, fn: (path: string) => Promise<void>) {
+async function withFile(
+  text: string,
+  ext: string,
+  fn: (path: string) => Promise<void>,
+) {
   const path = await Deno.makeTempFile({ suffix: ext });
   try {
     await Deno.writeTextFile(path, text);
@@ -47,16 +53,22 @@ Deno.test("run --json prints retval as hex of the full r0", async () => {
 });
 
 Deno.test("run --mem-hex passes input memory in r1/r2", async () => {
-  await withFile("r0 = *(u16 *)(r1 + 1)\nr0 += r2\nexit\n", ".s", async (path) => {
-    const r = await cli("run", "--json", "--mem-hex", "00 34 12", path);
-    // little-endian u16 at offset 1 = 0x1234, plus length 3
-    equal(JSON.parse(r.out).retval, "0x1237");
-  });
+  await withFile(
+    "r0 = *(u16 *)(r1 + 1)\nr0 += r2\nexit\n",
+    ".s",
+    async (path) => {
+      const r = await cli("run", "--json", "--mem-hex", "00 34 12", path);
+      // little-endian u16 at offset 1 = 0x1234, plus length 3
+      equal(JSON.parse(r.out).retval, "0x1237");
+    },
+  );
 });
 
 Deno.test("run --repeat reports ns_per_run", async () => {
   await withFile("r0 = 1\nexit\n", ".s", async (path) => {
-    const r = JSON.parse((await cli("run", "--json", "--repeat", "5", path)).out);
+    const r = JSON.parse(
+      (await cli("run", "--json", "--repeat", "5", path)).out,
+    );
     ok(typeof r.ns_per_run === "number" && r.ns_per_run > 0);
     equal((await cli("run", "--repeat", "zero", path)).code, 2);
   });
@@ -88,11 +100,49 @@ Deno.test("asm and disasm agree with hand-encoded bytes", async () => {
 
 Deno.test("cli.ts itself exits 2 on bad usage without a stack trace", async () => {
   const out = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", new URL("../../cli.ts", import.meta.url).pathname, "run", "--bogus"],
+    args: [
+      "run",
+      "-A",
+      new URL("../../cli.ts", import.meta.url).pathname,
+      "run",
+      "--bogus",
+    ],
     stdout: "piped",
     stderr: "piped",
   }).output();
   equal(out.code, 2);
   const stderr = new TextDecoder().decode(out.stderr);
   ok(!/\bat .*\.ts:\d+/.test(stderr), stderr);
+});
+
+const fixture = (name: string) =>
+  new URL(`../fixtures/${name}`, import.meta.url).pathname;
+
+Deno.test("inspect, btf and disasm read ELF objects", async () => {
+  const loops = fixture("bench/loops.o");
+  const summary = JSON.parse((await cli("inspect", "--json", loops)).out);
+  // the kernel's loader (shared/oracle) reports these three programs and counts
+  const oracle = Deno.readTextFileSync(fixture("bench/loops.oracle.json"))
+    .trim().split("\n")
+    .map((l) => JSON.parse(l));
+  deepEqual(
+    summary.programs.map((
+      p: { name: string; insns: number },
+    ) => [p.name, p.insns]),
+    oracle.map((o: { program: string; insns: number }) => [o.program, o.insns]),
+  );
+  match((await cli("btf", loops)).out, /^\[1\] FUNC_PROTO/);
+  const listing = (await cli("disasm", "--program", "alu_loop", loops)).out;
+  match(listing, /^alu_loop \(section tc\):\n0: \(b7\) r0 = 1\n/);
+  const graph =
+    (await cli("disasm", "--program", "list_push", fixture("graph.o"))).out;
+  match(graph, /\(18\) r1 = 0x0\n\t\tR_BPF_64_64 values\n/);
+  match(graph, /call bpf_obj_new_impl#0\n\t\tR_BPF_64_32 bpf_obj_new_impl/);
+  equal((await cli("disasm", "--program", "nope", loops)).code, 2);
+});
+
+Deno.test("a broken object is refused with its file and offset, exit 2", async () => {
+  const r = await cli("inspect", fixture("broken/truncated.o"));
+  equal(r.code, 2);
+  match(r.err, /truncated\.o: offset 0x[0-9a-f]+: truncated ELF/);
 });
