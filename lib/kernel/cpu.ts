@@ -1,0 +1,78 @@
+/**
+ * One simulated CPU: the programs queued to run on it, and the stack of
+ * contexts currently running — the task-level program at level 0, and an
+ * NMI program on top of it while one is being handled.
+ * @module
+ */
+import type { CompiledProgram } from "../exec/compile.ts";
+import type { ExecState } from "../exec/state.ts";
+
+/** A program invocation waiting for, or holding, a CPU. */
+export interface Invocation {
+  /** Program name, for the trace. */
+  readonly name: string;
+  /** The compiled program. */
+  readonly program: CompiledProgram;
+  /** Value for r1 (usually the address of the context), or undefined for 0. */
+  readonly r1?: bigint;
+  /** Called with r0 when the program exits. */
+  readonly onExit?: (r0: bigint) => void;
+}
+
+/** An invocation that is running at some context level. */
+export interface RunningContext {
+  /** What runs. */
+  readonly invocation: Invocation;
+  /** Its execution state (one per CPU and level, reused across runs). */
+  readonly state: ExecState;
+  /** 0 for task level, 1 for an NMI. */
+  readonly level: number;
+  /** True while it spins on a lock (so contention is traced once). */
+  spinning: boolean;
+}
+
+/** An NMI to deliver: which program, and when. */
+export interface PendingNmi {
+  /** The NMI handler program. */
+  readonly invocation: Invocation;
+  /** Deliver when the interrupted program is about to execute this slot. */
+  readonly atInsn?: number;
+  /** Or deliver at each instruction with this probability (seeded). */
+  readonly probability?: number;
+}
+
+/** Per-CPU state of the simulated kernel. */
+export class Cpu {
+  /** CPU number, as `bpf_get_smp_processor_id` returns it. */
+  readonly id: number;
+  /** Invocations waiting to run at task level, in order. */
+  readonly queue: Invocation[] = [];
+  /** Running contexts, innermost last. */
+  readonly contexts: RunningContext[] = [];
+  /** NMIs waiting to be delivered. */
+  readonly nmis: PendingNmi[] = [];
+  /** Execution states kept per level, reset for each run. */
+  readonly states: (ExecState | undefined)[] = [];
+  /** Set when the CPU can never make progress again (a self-deadlock). */
+  deadlocked = false;
+  /** Instructions retired on this CPU. */
+  retired = 0;
+  /** Steps spent spinning on a lock. */
+  spins = 0;
+
+  /** A CPU with nothing to do. */
+  constructor(id: number) {
+    this.id = id;
+  }
+
+  /** The innermost running context, if any. */
+  get top(): RunningContext | undefined {
+    return this.contexts[this.contexts.length - 1];
+  }
+
+  /** True when the CPU has (or could start) something to run. */
+  get runnable(): boolean {
+    return !this.deadlocked &&
+      (this.contexts.length > 0 || this.queue.length > 0);
+  }
+}

@@ -1,0 +1,332 @@
+/**
+ * The simulated kernel: CPUs, one address space, a seeded scheduler that
+ * interleaves the CPUs at instruction granularity, NMI injection, spin locks
+ * and a trace. Programs are queued on CPUs; `run` advances the world until
+ * every CPU is idle (or stuck), deterministically for a given seed.
+ *
+ * @example
+ * ```ts
+ * import { Kernel } from "./kernel.ts";
+ * import { assemble } from "../isa/asm.ts";
+ * const k = new Kernel({ cpus: 2, seed: 7 });
+ * const p = k.load("id", assemble("call 8\nexit"));
+ * k.submit(1, p);
+ * k.run(); // k.trace.events: prog_start, prog_exit with r0 = 1
+ * ```
+ * @module
+ */
+import { type CompiledProgram, compileProgram } from "../exec/compile.ts";
+import { AddressSpace } from "../exec/memory.ts";
+import { ExecState, type HelperFn } from "../exec/state.ts";
+import { step } from "../exec/interp.ts";
+import type { Insn } from "../isa/insn.ts";
+import {
+  Cpu,
+  type Invocation,
+  type PendingNmi,
+  type RunningContext,
+} from "./cpu.ts";
+import { kernelHelpers, type StateOwner } from "./helpers.ts";
+import { Prng } from "./prng.ts";
+import { SpinLocks } from "./spin_lock.ts";
+import { Trace, type TraceEvent } from "./trace.ts";
+
+/** Options of a {@link Kernel}. */
+export interface KernelOptions {
+  /** Number of CPUs (default 1). */
+  readonly cpus?: number;
+  /** Seed of every choice the kernel makes (default 0). */
+  readonly seed?: number;
+  /** Longest run of instructions a CPU gets before the scheduler picks again (default 4). */
+  readonly maxQuantum?: number;
+  /** Explicit schedule: CPU ids in turn, one instruction each; then seeded choice. */
+  readonly schedule?: readonly number[];
+  /** Keep trace events in memory (default true); false only hashes them. */
+  readonly keepTrace?: boolean;
+  /** More helpers, by id (added to the kernel's own). */
+  readonly helpers?: ReadonlyMap<number, HelperFn>;
+}
+
+/** A program ready to run on the kernel. */
+export interface LoadedProgram {
+  /** Name shown in the trace. */
+  readonly name: string;
+  /** Its compiled form. */
+  readonly program: CompiledProgram;
+}
+
+/** How a call to {@link Kernel.run} ended. */
+export interface RunSummary {
+  /** Scheduler steps taken (instructions retired plus steps spent spinning). */
+  readonly steps: number;
+  /** `idle`: all work done; `hung`: every CPU left is deadlocked or spins forever; `limit`. */
+  readonly outcome: "idle" | "hung" | "limit";
+  /** Problems found (deadlocks, bad unlocks, faults). */
+  readonly reports: readonly string[];
+}
+
+/** The simulated kernel. */
+export class Kernel {
+  /** The CPUs. */
+  readonly cpus: readonly Cpu[];
+  /** The address space every program and map lives in. */
+  readonly space: AddressSpace = new AddressSpace();
+  /** Everything that happened. */
+  readonly trace: Trace;
+  /** The kernel's spin locks. */
+  readonly locks: SpinLocks = new SpinLocks();
+  /** The seeded generator behind every choice. */
+  readonly prng: Prng;
+  /** Problems found so far. */
+  readonly reports: string[] = [];
+  private readonly helpers: Map<number, HelperFn>;
+  private readonly maxQuantum: number;
+  private readonly schedule: readonly number[];
+  private scheduleAt = 0;
+  private clock = 0;
+  private running: { cpu: Cpu; state: ExecState; base: number } | undefined;
+
+  /** A kernel with idle CPUs. */
+  constructor(options: KernelOptions = {}) {
+    const n = options.cpus ?? 1;
+    if (!Number.isInteger(n) || n < 1 || n > 64) {
+      throw new RangeError(`cpus: 1 … 64, got ${n}`);
+    }
+    this.cpus = Array.from({ length: n }, (_, i) => new Cpu(i));
+    this.prng = new Prng(options.seed ?? 0);
+    this.trace = new Trace(options.keepTrace ?? true);
+    this.maxQuantum = Math.max(1, options.maxQuantum ?? 4);
+    this.schedule = options.schedule ?? [];
+    this.helpers = kernelHelpers({
+      prng: this.prng,
+      locks: this.locks,
+      now: () => this.now(),
+      emit: (e) => this.emit(e),
+      report: (cpu, message) => {
+        this.reports.push(message);
+        if (message.startsWith("deadlock")) cpu.deadlocked = true;
+      },
+    });
+    for (const [id, fn] of options.helpers ?? []) this.helpers.set(id, fn);
+  }
+
+  /** Simulated time in ns: one per scheduler step. */
+  now(): number {
+    const r = this.running;
+    return r === undefined ? this.clock : r.base + r.state.steps;
+  }
+
+  /** Compiles a program for this kernel. */
+  load(name: string, insns: readonly Insn[]): LoadedProgram {
+    return { name, program: compileProgram(insns) };
+  }
+
+  /** Queues `prog` to run on `cpu` at task level, with r1 = `options.r1`. */
+  submit(
+    cpu: number,
+    prog: LoadedProgram,
+    options: { r1?: bigint; onExit?: (r0: bigint) => void } = {},
+  ): void {
+    this.cpuAt(cpu).queue.push({
+      name: prog.name,
+      program: prog.program,
+      ...options,
+    });
+  }
+
+  /**
+   * Arranges an NMI on `cpu` running `prog`: when the program running there
+   * reaches slot `atInsn`, or at any instruction with `probability`.
+   */
+  injectNmi(
+    cpu: number,
+    prog: LoadedProgram,
+    when: { atInsn?: number; probability?: number; r1?: bigint },
+  ): void {
+    const invocation: Invocation = {
+      name: prog.name,
+      program: prog.program,
+      r1: when.r1,
+    };
+    this.cpuAt(cpu).nmis.push({
+      invocation,
+      atInsn: when.atInsn,
+      probability: when.probability,
+    });
+  }
+
+  /** Runs until every CPU is idle or stuck, or `maxSteps` scheduler steps pass. */
+  run(options: { maxSteps?: number } = {}): RunSummary {
+    const limit = this.clock + (options.maxSteps ?? 100_000_000);
+    let outcome: RunSummary["outcome"] = "idle";
+    const start = this.clock;
+    for (;;) {
+      const runnable = this.cpus.filter((c) => c.runnable);
+      if (runnable.length === 0) break;
+      if (
+        runnable.every((c) => c.top?.spinning) && this.noneProgresses(runnable)
+      ) {
+        outcome = "hung";
+        this.reports.push(
+          `hung: CPUs ${
+            runnable.map((c) => c.id).join(", ")
+          } spin on locks that are never released`,
+        );
+        break;
+      }
+      if (this.clock >= limit) {
+        outcome = "limit";
+        break;
+      }
+      const explicit = this.scheduleAt < this.schedule.length;
+      const cpu = this.pick(runnable);
+      const quantum = explicit ? 1 : 1 + this.prng.below(this.maxQuantum);
+      this.runCpu(cpu, Math.min(quantum, limit - this.clock));
+    }
+    return { steps: this.clock - start, outcome, reports: [...this.reports] };
+  }
+
+  /** Gives every spinning CPU one retry; true when none of them got anywhere. */
+  private noneProgresses(spinning: Cpu[]): boolean {
+    const before = spinning.map((c) => c.retired);
+    for (const c of spinning) this.runCpu(c, 1);
+    return spinning.every((c, i) =>
+      c.retired === before[i] && c.top?.spinning === true
+    );
+  }
+
+  private cpuAt(id: number): Cpu {
+    const cpu = this.cpus[id];
+    if (cpu === undefined) {
+      throw new RangeError(`no CPU ${id} (the kernel has ${this.cpus.length})`);
+    }
+    return cpu;
+  }
+
+  private pick(runnable: Cpu[]): Cpu {
+    while (this.scheduleAt < this.schedule.length) {
+      const id = this.schedule[this.scheduleAt++];
+      const cpu = runnable.find((c) => c.id === id);
+      if (cpu !== undefined) return cpu;
+    }
+    return runnable[this.prng.below(runnable.length)];
+  }
+
+  private emit(event: Omit<TraceEvent, "t">): void {
+    this.trace.emit({ t: this.now(), ...event });
+  }
+
+  /** Runs up to `quantum` steps on `cpu`, one instruction at a time while an NMI may strike. */
+  private runCpu(cpu: Cpu, quantum: number): void {
+    let left = quantum;
+    while (left > 0 && !cpu.deadlocked) {
+      const top = cpu.top ?? this.start(cpu);
+      if (top === undefined) return;
+      const nmi = this.dueNmi(cpu, top);
+      const current = nmi === undefined ? top : this.enterNmi(cpu, nmi);
+      const budget = cpu.nmis.length > 0 ? 1 : left;
+      const before = current.state.steps;
+      this.running = { cpu, state: current.state, base: this.clock - before };
+      const status = step(current.state, budget);
+      this.running = undefined;
+      const retired = current.state.steps - before;
+      cpu.retired += retired;
+      this.clock += retired;
+      left -= retired;
+      if (status === "blocked") {
+        cpu.spins++;
+        this.clock++;
+        return; // spinning burns the rest of this quantum
+      }
+      if (status === "exited" || status === "faulted") {
+        this.finish(cpu, current, status);
+      }
+    }
+  }
+
+  private start(cpu: Cpu): RunningContext | undefined {
+    const invocation = cpu.queue.shift();
+    if (invocation === undefined) return undefined;
+    return this.push(cpu, invocation, 0, "prog_start");
+  }
+
+  private push(
+    cpu: Cpu,
+    invocation: Invocation,
+    level: number,
+    ev: "prog_start" | "nmi_enter",
+  ): RunningContext {
+    let state = cpu.states[level];
+    if (state === undefined) {
+      const owner: StateOwner = { cpu, level };
+      state = new ExecState(invocation.program, this.space, {
+        helpers: this.helpers,
+        owner,
+        name: `cpu${cpu.id}.${level === 0 ? "task" : "nmi"}.stack`,
+        clock: () => this.now(),
+      });
+      cpu.states[level] = state;
+    } else state.reset(invocation.program);
+    if (invocation.r1 !== undefined) state.setReg(1, invocation.r1);
+    const context: RunningContext = {
+      invocation,
+      state,
+      level,
+      spinning: false,
+    };
+    cpu.contexts.push(context);
+    this.emit({ cpu: cpu.id, ev, prog: invocation.name });
+    return context;
+  }
+
+  private dueNmi(cpu: Cpu, top: RunningContext): PendingNmi | undefined {
+    if (cpu.nmis.length === 0 || top.level > 0) return undefined; // NMIs do not nest
+    const index = cpu.nmis.findIndex((n) =>
+      n.atInsn !== undefined
+        ? n.atInsn === top.state.pc
+        : this.prng.chance(n.probability ?? 0)
+    );
+    return index < 0 ? undefined : cpu.nmis.splice(index, 1)[0];
+  }
+
+  private enterNmi(cpu: Cpu, nmi: PendingNmi): RunningContext {
+    return this.push(cpu, nmi.invocation, 1, "nmi_enter");
+  }
+
+  private finish(
+    cpu: Cpu,
+    context: RunningContext,
+    status: "exited" | "faulted",
+  ): void {
+    const { invocation, state, level } = context;
+    const where = { cpu: cpu.id, prog: invocation.name };
+    if (status === "faulted") {
+      const message =
+        `${invocation.name} on CPU ${cpu.id}: ${state.error?.message}`;
+      this.reports.push(message);
+      this.emit({
+        ...where,
+        ev: "fault",
+        insn: state.pc,
+        detail: state.error?.message,
+      });
+    } else {
+      for (const [addr, holder] of this.locks.heldBy(cpu.id, level)) {
+        this.reports.push(
+          `lock 0x${
+            addr.toString(16)
+          } still held when ${invocation.name} exited on CPU ${cpu.id} ` +
+            `(taken at insn ${holder.insn})`,
+        );
+      }
+      this.emit({
+        ...where,
+        ev: "prog_exit",
+        detail: `r0=0x${state.r0.toString(16)}`,
+      });
+      invocation.onExit?.(state.r0);
+    }
+    cpu.contexts.pop();
+    if (level > 0) this.emit({ ...where, ev: "nmi_exit" });
+  }
+}
