@@ -101,7 +101,8 @@ export class Kernel {
       prng: this.prng,
       locks: this.locks,
       now: () => this.now(),
-      emit: (e) => this.emit(e),
+      emit: (ev, cpu, prog, insn, addr, detail) =>
+        this.trace.emit({ t: this.now(), cpu, ev, prog, insn, addr, detail }),
       report: (cpu, message) => {
         this.reports.push(message);
         if (message.startsWith("deadlock")) cpu.deadlocked = true;
