@@ -84,3 +84,38 @@ export * from "./lib/btf/mod.ts";
 
 // Objects: ELF as libbpf reads it
 export * from "./lib/elf/mod.ts";
+
+// The simulated kernel
+export {
+  Kernel,
+  type KernelOptions,
+  type LoadedProgram,
+  type RunSummary,
+} from "./lib/kernel/kernel.ts";
+export { Prng } from "./lib/kernel/prng.ts";
+export { Trace, type TraceEvent, type TraceKind } from "./lib/kernel/trace.ts";
+export {
+  type LockHolder,
+  type LockResult,
+  SpinLocks,
+  type UnlockResult,
+} from "./lib/kernel/spin_lock.ts";
+export {
+  Cpu,
+  type Invocation,
+  type PendingNmi,
+  type RunningContext,
+} from "./lib/kernel/cpu.ts";
+export {
+  KERNEL_KFUNCS,
+  kfuncBtfId,
+  kfuncName,
+} from "./lib/kernel/kfunc_ids.ts";
+
+// Scenarios
+export { renderTimeline, timelineModel } from "./lib/scenario/timeline.ts";
+export type {
+  TimelineMark,
+  TimelineModel,
+  TimelineSpan,
+} from "./lib/scenario/timeline.ts";

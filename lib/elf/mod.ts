@@ -25,6 +25,7 @@ export type {
 } from "./types.ts";
 export type { BpfMapDef, InternalMapKind } from "./maps.ts";
 export { internalMapName, objectName } from "./maps.ts";
+export { type KsymLookup, resolveKsyms } from "./ksyms.ts";
 export type { ExternDesc, KconfigType } from "./externs.ts";
 export { findSectionDef, SECTION_DEFS, type SectionDef } from "./sections.ts";
 export {

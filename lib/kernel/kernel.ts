@@ -196,6 +196,7 @@ export class Kernel {
     );
   }
 
+  /** The CPU with number `id`, or a RangeError. */
   private cpuAt(id: number): Cpu {
     const cpu = this.cpus[id];
     if (cpu === undefined) {
@@ -204,6 +205,7 @@ export class Kernel {
     return cpu;
   }
 
+  /** The CPU to run next: the explicit schedule first, then the seeded choice. */
   private pick(runnable: Cpu[]): Cpu {
     while (this.scheduleAt < this.schedule.length) {
       const id = this.schedule[this.scheduleAt++];
@@ -213,6 +215,7 @@ export class Kernel {
     return runnable[this.prng.below(runnable.length)];
   }
 
+  /** Records a trace event stamped with the current time. */
   private emit(event: Omit<TraceEvent, "t">): void {
     this.trace.emit({ t: this.now(), ...event });
   }
@@ -245,12 +248,14 @@ export class Kernel {
     }
   }
 
+  /** Starts the next queued task-level invocation on `cpu`, if any. */
   private start(cpu: Cpu): RunningContext | undefined {
     const invocation = cpu.queue.shift();
     if (invocation === undefined) return undefined;
     return this.push(cpu, invocation, 0, "prog_start");
   }
 
+  /** Starts an invocation at a context level on `cpu`, reusing that level's state. */
   private push(
     cpu: Cpu,
     invocation: Invocation,
@@ -280,6 +285,7 @@ export class Kernel {
     return context;
   }
 
+  /** The pending NMI that strikes now on `cpu`, if any (removed from the queue). */
   private dueNmi(cpu: Cpu, top: RunningContext): PendingNmi | undefined {
     if (cpu.nmis.length === 0 || top.level > 0) return undefined; // NMIs do not nest
     const index = cpu.nmis.findIndex((n) =>
@@ -290,10 +296,12 @@ export class Kernel {
     return index < 0 ? undefined : cpu.nmis.splice(index, 1)[0];
   }
 
+  /** Pushes an NMI context on top of what runs on `cpu`. */
   private enterNmi(cpu: Cpu, nmi: PendingNmi): RunningContext {
     return this.push(cpu, nmi.invocation, 1, "nmi_enter");
   }
 
+  /** Ends a context that exited or faulted: trace, lock check, pop. */
   private finish(
     cpu: Cpu,
     context: RunningContext,
