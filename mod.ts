@@ -119,3 +119,13 @@ export type {
   TimelineModel,
   TimelineSpan,
 } from "./lib/scenario/timeline.ts";
+export {
+  type Claim,
+  defineScenario,
+  formatScenarioResult,
+  runScenario,
+  type Scenario,
+  type ScenarioContext,
+  scenarioMain,
+  type ScenarioResult,
+} from "./lib/scenario/scenario.ts";

@@ -12,9 +12,15 @@
  * Run: `deno task demo` (`deno task demo --seed 7` for another interleaving)
  */
 import { parseArgs } from "node:util";
-import { assemble, disassemble, runProgram } from "../mod.ts";
-import { Kernel } from "../lib/kernel/kernel.ts";
-import { renderTimeline } from "../lib/scenario/timeline.ts";
+import {
+  assemble,
+  disassemble,
+  formatScenarioResult,
+  renderTimeline,
+  runProgram,
+  runScenario,
+} from "../mod.ts";
+import { scenario as counter } from "./spin_lock_counter.ts";
 
 /** Verifies an IPv4 header checksum: r0 = 0 when the header is intact. */
 const CHECKSUM = `
@@ -113,73 +119,17 @@ const { values } = parseArgs({
   options: { seed: { type: "string" } },
 });
 const seed = Number(values.seed ?? 1);
-const INCREMENTS = 50;
-
-const LOCKED = assemble(`
-    r6 = r1                    ; r1 = &value: { struct bpf_spin_lock lock; u64 count; }
-    r1 = r6
-    call bpf_spin_lock
-    r2 = *(u64 *)(r6 + 8)      ; load, add, store: not atomic on its own
-    r2 += 1
-    *(u64 *)(r6 + 8) = r2
-    r1 = r6
-    call bpf_spin_unlock
-    r0 = 0
-    exit
-`);
-const UNLOCKED = assemble(`
-    r2 = *(u64 *)(r1 + 8)
-    r2 += 1
-    *(u64 *)(r1 + 8) = r2
-    r0 = 0
-    exit
-`);
-
-function fourCpus(name: string, program: typeof LOCKED) {
-  const kernel = new Kernel({ cpus: 4, seed, maxQuantum: 3 });
-  const value = kernel.space.mapRegion("map_value", 16, { name: "counter" });
-  const loaded = kernel.load(name, program);
-  for (let cpu = 0; cpu < 4; cpu++) {
-    for (let i = 0; i < INCREMENTS; i++) {
-      kernel.submit(cpu, loaded, { r1: value });
-    }
-  }
-  const summary = kernel.run();
-  return { kernel, count: kernel.space.read(value + 8n, 8), summary };
-}
-
-console.log(`\nFour CPUs, ${INCREMENTS} increments each, seed ${seed}:\n`);
-const locked = fourCpus("locked_inc", LOCKED);
-const unlocked = fourCpus("unlocked_inc", UNLOCKED);
-const contended =
-  locked.kernel.trace.events.filter((e) => e.ev === "lock_contend").length;
-const spins = locked.kernel.cpus.reduce((n, c) => n + c.spins, 0);
-console.log(
-  `  with bpf_spin_lock:    count = ${locked.count} of ${4 * INCREMENTS}` +
-    `  (${contended} contended acquisitions, ${spins} steps spent spinning)`,
-);
-console.log(
-  `  without a lock:       count = ${unlocked.count} of ${
-    4 * INCREMENTS
-  }  (lost updates)`,
-);
-console.log(
-  `  trace hash of the locked run: ${locked.kernel.trace.hash()} (same seed, same hash)`,
-);
-
+const result = await runScenario(counter, seed);
+console.log("\n" + formatScenarioResult(result));
 Deno.mkdirSync("out", { recursive: true });
+const timeline = "out/demo-timeline.html";
 Deno.writeTextFileSync(
-  "out/demo-timeline.html",
+  timeline,
   renderTimeline(
-    locked.kernel.trace.events,
+    result.kernel.trace.events,
     4,
-    `4 CPUs, one bpf_spin_lock (seed ${seed})`,
+    `${counter.name} (seed ${seed})`,
   ),
 );
-console.log("  timeline of the locked run: out/demo-timeline.html");
-if (locked.count !== BigInt(4 * INCREMENTS)) {
-  console.error(
-    "the locked counter lost an update: the spin lock model is broken",
-  );
-  Deno.exit(1);
-}
+console.log(`\nTimeline (one lane per CPU; open it in a browser): ${timeline}`);
+if (!result.ok) Deno.exit(1);

@@ -10,6 +10,7 @@ import { btfCommand } from "./btf.ts";
 import { disasmCommand } from "./disasm.ts";
 import { inspectCommand } from "./inspect.ts";
 import { runCommand } from "./run.ts";
+import { scenarioCommand } from "./scenario.ts";
 import { InputError, UsageError } from "./usage.ts";
 
 /** Every command, in the order the help lists them. */
@@ -19,6 +20,7 @@ export const COMMANDS: readonly Command[] = [
   runCommand,
   inspectCommand,
   btfCommand,
+  scenarioCommand,
 ];
 
 function topHelp(): string {

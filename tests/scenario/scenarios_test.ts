@@ -1,0 +1,48 @@
+// Every scenario in scenarios/ over many seeds: its claims hold, it leaves
+// no lock held, and the same seed replays the same run.
+import { equal, ok } from "node:assert/strict";
+import { runScenario, type Scenario } from "../../lib/scenario/scenario.ts";
+
+const dir = new URL("../../scenarios/", import.meta.url);
+const scenarios: Scenario[] = [];
+for (
+  const entry of [...Deno.readDirSync(dir)].sort((a, b) =>
+    a.name.localeCompare(b.name)
+  )
+) {
+  if (!entry.name.endsWith(".ts")) continue;
+  const module = await import(new URL(entry.name, dir).href);
+  if (module.scenario !== undefined) scenarios.push(module.scenario);
+}
+
+Deno.test("scenarios/ has scenarios to run", () => {
+  ok(scenarios.length >= 1);
+});
+
+for (const scenario of scenarios) {
+  Deno.test(`scenario '${scenario.name}': claims hold and invariants keep over 20 seeds`, async () => {
+    for (let seed = 1; seed <= 20; seed++) {
+      const result = await runScenario(scenario, seed);
+      const failed = result.claims.filter((c) => !c.ok).map((c) =>
+        `${c.what}: ${c.detail}`
+      );
+      ok(result.ok, `seed ${seed}: ${failed.join("; ") || "no claims"}`);
+      equal(
+        result.kernel.locks.heldCount,
+        0,
+        `seed ${seed}: every lock released`,
+      );
+      ok(
+        result.kernel.cpus.every((c) => c.contexts.length === 0),
+        `seed ${seed}: every CPU idle`,
+      );
+    }
+  });
+
+  Deno.test(`scenario '${scenario.name}': the same seed gives the same trace`, async () => {
+    const a = await runScenario(scenario, 7);
+    const b = await runScenario(scenario, 7);
+    equal(a.traceHash, b.traceHash);
+    equal(a.kernel.trace.count, b.kernel.trace.count);
+  });
+}
