@@ -123,8 +123,14 @@ export class AddressSpace {
   readonly regions: Region[] = [
     new Region(0, "kernel", "(null region)", EMPTY, 0),
   ];
-  /** Freed ids, oldest first, reused only once the id space is exhausted. */
-  private readonly quarantine: number[] = [];
+  /**
+   * Freed ids, oldest first, reused only once the id space is exhausted: a
+   * FIFO ring (`quarantineHead` is the oldest), so taking one is O(1) even
+   * when tens of thousands wait.
+   */
+  private quarantine: Int32Array = new Int32Array(1024);
+  private quarantineHead = 0;
+  private quarantineSize = 0;
   /** DataView of the region the last successful {@link at} resolved. */
   hitView: DataView = this.regions[0].view;
   /** Bytes of the region the last successful {@link at} resolved. */
@@ -162,11 +168,12 @@ export class AddressSpace {
       (opts.write === false ? 0 : PERM_WRITE);
     let id = this.regions.length;
     if (id > MAX_REGION_ID) {
-      const reused = this.quarantine.shift();
-      if (reused === undefined) {
+      if (this.quarantineSize === 0) {
         throw new ExecError(-1, "address space exhausted: no free region id");
       }
-      id = reused;
+      id = this.quarantine[this.quarantineHead];
+      this.quarantineHead = (this.quarantineHead + 1) % this.quarantine.length;
+      this.quarantineSize--;
     }
     const region = new Region(
       id,
@@ -198,7 +205,25 @@ export class AddressSpace {
     region.flags = 0;
     region.bytes = EMPTY;
     region.view = new DataView(EMPTY.buffer);
-    this.quarantine.push(region.id);
+    this.enqueueFreedId(region.id);
+  }
+
+  /** Appends a freed id to the quarantine ring, growing it when full. */
+  private enqueueFreedId(id: number): void {
+    if (this.quarantineSize === this.quarantine.length) {
+      const grown = new Int32Array(this.quarantine.length * 2);
+      for (let i = 0; i < this.quarantineSize; i++) {
+        grown[i] =
+          this.quarantine[(this.quarantineHead + i) % this.quarantine.length];
+      }
+      this.quarantine = grown;
+      this.quarantineHead = 0;
+    }
+    this
+      .quarantine[
+        (this.quarantineHead + this.quarantineSize) % this.quarantine.length
+      ] = id;
+    this.quarantineSize++;
   }
 
   /** The region whose window holds `address` (live or freed), if any. */
