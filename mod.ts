@@ -112,6 +112,36 @@ export {
   kfuncName,
 } from "./lib/kernel/kfunc_ids.ts";
 
+// Maps and the allocator of the simulated kernel
+export * from "./lib/kernel/maps/mod.ts";
+export {
+  type ActiveHook,
+  BpfMemAlloc,
+  type BpfMemAllocEnv,
+  bpfMemAllocInit,
+  type CpuAllocContext,
+  MemAllocError,
+  type MemAllocErrorKind,
+  type MemAllocErrorSites,
+  type MemAllocStats,
+  type MemCacheSnapshot,
+  type ObjectInfo,
+} from "./lib/kernel/mem_alloc.ts";
+export {
+  BPF_MEM_ALLOC_MAX_UNIT,
+  BPF_MEM_CACHE_SIZES,
+  BpfMemCache,
+  bpfMemCacheIdx,
+  LLIST_NODE_SZ,
+  type MemCacheHost,
+  type MemCacheStats,
+  type MemUnit,
+  refillWatermarks,
+  type UnitState,
+  type Watermarks,
+} from "./lib/kernel/mem_cache.ts";
+export { RcuFlavor, RcuStallError, RcuState } from "./lib/kernel/rcu.ts";
+
 // Scenarios
 export { renderTimeline, timelineModel } from "./lib/scenario/timeline.ts";
 export type {
