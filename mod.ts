@@ -142,6 +142,8 @@ export {
 } from "./lib/kernel/mem_cache.ts";
 export { RcuFlavor, RcuStallError, RcuState } from "./lib/kernel/rcu.ts";
 
+export * from "./lib/kernel/graph/mod.ts";
+
 // Scenarios
 export { renderTimeline, timelineModel } from "./lib/scenario/timeline.ts";
 export type {
