@@ -6,10 +6,10 @@ import { ExecError, MemoryFault } from "../exec/fault.ts";
 import { compileProgram } from "../exec/compile.ts";
 import { runProgram } from "../exec/run.ts";
 import type { Command } from "./command.ts";
+import { runObject } from "./run_object.ts";
 import { isElf, readProgramFile } from "./source.ts";
 import {
   hex64,
-  InputError,
   parseCommand,
   parseHex,
   parsePositiveInt,
@@ -18,18 +18,27 @@ import {
 } from "./usage.ts";
 
 const HELP = `usage: cli.ts run [--json] [--mem-hex HEX] [--repeat N] FILE.s
-       cli.ts run [--json] --program NAME [--data-hex HEX] [--repeat N] FILE.o
+       cli.ts run [--json] --program NAME [--data-hex HEX] [--repeat N] [--dump-maps] FILE.o
 
 Runs a program on the interpreter and prints r0. Assembly (.s, .asm), a
 bpf_conformance .data file or raw bytes (.bin) run under the conformance
 harness contract: r1 = address of a writable copy of the input memory,
 r2 = its length, r10 = top of a 512-byte stack.
 
+An ELF object is loaded into a simulated kernel (maps created, global data
+set) and program NAME runs as BPF_PROG_TEST_RUN runs it: socket filters
+and tc programs on an skb built from the packet, XDP programs on an
+xdp_buff, syscall programs on the bytes as their context (other program
+types cannot be test-run: exit 1, as the kernel refuses them).
+
   --mem-hex HEX    input memory for r1/r2 (default: a .data file's -- mem, else none)
-  --data-hex HEX   for objects: the packet or context bytes
+  --data-hex HEX   for objects: the packet or context bytes (default 64 zero bytes)
   --program NAME   for objects: which program to run
+  --dump-maps      for objects: add "maps": {name: [[key_hex, value_hex], …]}
+                   of the array and hash maps after the run
   --repeat N       run N times and report the mean time per run (ns_per_run)
   --json           print one JSON line: {"retval": "0x…", "steps": N[, "ns_per_run": T]}
+                   (objects add "data_out_hex": the first 256 bytes of the packet)
 
 A memory fault or a runaway program is reported with the instruction index
 and exits 1.`;
@@ -46,6 +55,7 @@ export const runCommand: Command = {
       "data-hex": { type: "string" },
       program: { type: "string" },
       repeat: { type: "string" },
+      "dump-maps": { type: "boolean" },
     });
     if (values.help) {
       io.out(HELP);
@@ -59,10 +69,16 @@ export const runCommand: Command = {
       ? parsePositiveInt("--repeat", values.repeat)
       : 0;
     if (isElf(readInput(file))) {
-      throw new InputError(
-        `${file}: running ELF objects needs the simulated kernel (maps, helpers, context), ` +
-          "which is not built yet; run assembly (.s) instead",
-      );
+      return runObject({
+        file,
+        program: values.program as string | undefined,
+        data: typeof values["data-hex"] === "string"
+          ? parseHex("--data-hex", values["data-hex"])
+          : undefined,
+        repeat,
+        dumpMaps: values["dump-maps"] === true,
+        json: values.json === true,
+      }, io);
     }
     const source = readProgramFile(file);
     const mem = typeof values["mem-hex"] === "string"

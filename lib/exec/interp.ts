@@ -152,7 +152,7 @@ function execute(state: ExecState, budget: number): ExecStatus {
           const size = c[p + 7], lo = R[s], hi = R[s + 1], sum = (lo >>> 0) + c[p + 3], o = sum | 0;
           const id = (hi - REGION_BASE_HI + (sum - o) / 4294967296) >>> 0;
           const g = id < regions.length ? regions[id] : regions[0];
-          if ((g.flags & 1) === 0 || (o >>> 0) + size > g.size) throw mem.fault(lo, hi, c[p + 3], size, 1, pc);
+          if ((g.flags & 1) === 0 || (o >>> 0) + size > g.size) { hookedLoad(state, c[p], d, mem.hookLoad(lo, hi, c[p + 3], size, pc)); pc++; break; }
           const v = g.view;
           switch (c[p]) {
             case 67: R[d] = g.bytes[o]; R[d + 1] = 0; break; // LDXB
@@ -170,7 +170,7 @@ function execute(state: ExecState, budget: number): ExecStatus {
           const size = c[p + 7], lo = R[d], hi = R[d + 1], sum = (lo >>> 0) + c[p + 3], o = sum | 0;
           const id = (hi - REGION_BASE_HI + (sum - o) / 4294967296) >>> 0;
           const g = id < regions.length ? regions[id] : regions[0];
-          if ((g.flags & 2) === 0 || (o >>> 0) + size > g.size) throw mem.fault(lo, hi, c[p + 3], size, 2, pc);
+          if ((g.flags & 2) === 0 || (o >>> 0) + size > g.size) { mem.hookStore(lo, hi, c[p + 3], size, storedValue(R, c, p), pc); pc++; break; }
           const v = g.view;
           switch (c[p]) {
             case 74: g.bytes[o] = c[p + 4]; break; // STB
@@ -280,4 +280,44 @@ function execute(state: ExecState, budget: number): ExecStatus {
   state.pc = pc;
   state.steps = start + n;
   return "running";
+}
+
+// ---- cold paths of loads and stores the region permissions refused: a
+// hooked region (memory.ts RegionAccessHook) answers them, anything else
+// has already thrown its MemoryFault inside hookLoad / hookStore.
+
+/** Puts a hooked load's value in r`d/2` as the load opcode `op` would (sign extension for LDXS*). */
+function hookedLoad(
+  state: ExecState,
+  op: number,
+  d: number,
+  value: bigint,
+): void {
+  const R = state.regs;
+  const lo = Number(value & 0xffffffffn) | 0;
+  switch (op) {
+    case 71:
+      R[d] = (lo << 24) >> 24;
+      R[d + 1] = R[d] >> 31;
+      return; // LDXSB
+    case 72:
+      R[d] = (lo << 16) >> 16;
+      R[d + 1] = R[d] >> 31;
+      return; // LDXSH
+    case 73:
+      R[d] = lo;
+      R[d + 1] = lo >> 31;
+      return; // LDXSW
+    default:
+      R[d] = lo;
+      R[d + 1] = Number((value >> 32n) & 0xffffffffn) | 0; // zero-extended by the hook
+  }
+}
+
+/** The 64-bit value a store row `p` writes: the immediate (ST*) or the source register (STX*). */
+function storedValue(R: Int32Array, c: Int32Array, p: number): bigint {
+  const imm = c[p] <= 77;
+  const lo = imm ? c[p + 4] : R[c[p + 2]],
+    hi = imm ? c[p + 5] : R[c[p + 2] + 1];
+  return (BigInt(hi >>> 0) << 32n) | BigInt(lo >>> 0);
 }

@@ -57,6 +57,26 @@ export interface MapRegionOptions {
   readonly read?: boolean;
   /** Stores allowed (default true). */
   readonly write?: boolean;
+  /**
+   * Every load and store goes through this hook instead of the bytes (the
+   * region is then mapped with no PERM_* bits, whatever `read` / `write` say).
+   */
+  readonly hook?: RegionAccessHook;
+}
+
+/**
+ * Run-time rewrite of a region's loads and stores, standing in for the
+ * verifier's `convert_ctx_access()`: a program's `r2 = *(u32 *)(r1 + 76)`
+ * on a `__sk_buff` becomes a load of the real 64-bit `skb->data`. A hooked
+ * region is mapped without PERM_READ / PERM_WRITE, so the interpreter's
+ * permission test sends every access to its (cold) fault path, which asks
+ * the hook before faulting: the fast path pays nothing.
+ */
+export interface RegionAccessHook {
+  /** The value a load of `size` bytes at `offset` yields, or undefined to fault. */
+  load(offset: number, size: number): bigint | undefined;
+  /** Performs a store of `size` bytes at `offset`; false to fault. */
+  store(offset: number, size: number, value: bigint): boolean;
 }
 
 /** One mapped (or freed) region. Fields are read by the interpreter's hot loop. */
@@ -79,6 +99,8 @@ export class Region implements FaultRegionInfo {
   readonly perms: number;
   /** False once unmapped. */
   live: boolean;
+  /** Slow-path access rewrite (see {@link RegionAccessHook}), if any. */
+  readonly hook: RegionAccessHook | undefined;
 
   /** Builds a live region over `bytes`. */
   constructor(
@@ -87,6 +109,7 @@ export class Region implements FaultRegionInfo {
     name: string,
     bytes: Uint8Array,
     perms: number,
+    hook?: RegionAccessHook,
   ) {
     this.id = id;
     this.kind = kind;
@@ -97,6 +120,7 @@ export class Region implements FaultRegionInfo {
     this.flags = perms;
     this.perms = perms;
     this.live = true;
+    this.hook = hook;
   }
 }
 
@@ -164,8 +188,10 @@ export class AddressSpace {
     if (backing.length > MAX_REGION_SIZE) {
       throw new ExecError(-1, `region of ${backing.length} bytes is too large`);
     }
-    const perms = (opts.read === false ? 0 : PERM_READ) |
-      (opts.write === false ? 0 : PERM_WRITE);
+    const perms = opts.hook !== undefined
+      ? 0
+      : (opts.read === false ? 0 : PERM_READ) |
+        (opts.write === false ? 0 : PERM_WRITE);
     let id = this.regions.length;
     if (id > MAX_REGION_ID) {
       if (this.quarantineSize === 0) {
@@ -181,6 +207,7 @@ export class AddressSpace {
       opts.name ?? `${kind}#${id}`,
       backing,
       perms,
+      opts.hook,
     );
     this.regions[id] = region;
     return id;
@@ -278,6 +305,59 @@ export class AddressSpace {
       }
     }
     throw this.fault(lo, hi, off, size, access, insnIndex);
+  }
+
+  /**
+   * Cold path of an interpreter load the permission test refused: the
+   * value of a hooked region's load (see {@link RegionAccessHook}), else
+   * throws the fault.
+   */
+  hookLoad(
+    lo: number,
+    hi: number,
+    off: number,
+    size: number,
+    insnIndex: number,
+  ): bigint {
+    const region = this.hookedRegion(lo, hi, off, size);
+    const value = region?.hook?.load(((lo >>> 0) + off) | 0, size);
+    if (value === undefined) {
+      throw this.fault(lo, hi, off, size, PERM_READ, insnIndex);
+    }
+    return value;
+  }
+
+  /** Cold path of an interpreter store: a hooked region's store, else throws the fault. */
+  hookStore(
+    lo: number,
+    hi: number,
+    off: number,
+    size: number,
+    value: bigint,
+    insnIndex: number,
+  ): void {
+    const region = this.hookedRegion(lo, hi, off, size);
+    if (region?.hook?.store(((lo >>> 0) + off) | 0, size, value) !== true) {
+      throw this.fault(lo, hi, off, size, PERM_WRITE, insnIndex);
+    }
+  }
+
+  /** The live hooked region holding all of `(hi:lo) + off .. + size`, if any. */
+  private hookedRegion(
+    lo: number,
+    hi: number,
+    off: number,
+    size: number,
+  ): Region | undefined {
+    const sum = (lo >>> 0) + off;
+    const rel = sum | 0;
+    const id = (hi - REGION_BASE_HI + (sum - rel) / TWO_32) >>> 0;
+    const region = id < this.regions.length ? this.regions[id] : undefined;
+    if (
+      region === undefined || !region.live || region.hook === undefined ||
+      rel < 0 || rel + size > region.size
+    ) return undefined;
+    return region;
   }
 
   /** Classifies a refused access (cold path of {@link at}). */

@@ -1,0 +1,333 @@
+/**
+ * `BPF_PROG_TEST_RUN` on the simulated kernel (net/bpf/test_run.c): builds
+ * the context a program type gets — an skb for socket filters and tc
+ * (`bpf_prog_test_run_skb()`), an `xdp_buff` for XDP
+ * (`bpf_prog_test_run_xdp()`), the caller's bytes for syscall programs
+ * (`bpf_prog_test_run_syscall()`) — runs the program `repeat` times on one
+ * CPU with the kernel's helpers, the map helpers and the packet helpers,
+ * and returns r0 as the kernel reports it (u32) with the packet after.
+ * @module
+ */
+import { ExecError, type MemoryFault } from "../exec/fault.ts";
+import { step } from "../exec/interp.ts";
+import { regionAddress } from "../exec/memory.ts";
+import { ExecState, type HelperFn, type KfuncFn } from "../exec/state.ts";
+import { kernelHelpers, type StateOwner } from "./helpers.ts";
+import { type MapHelperLog, mapHelpers } from "./map_helpers.ts";
+import {
+  compileObjectProgram,
+  findProgram,
+  type LoadedObject,
+} from "./object_loader.ts";
+import { EINVAL, ENOTSUPP } from "./maps/map.ts";
+import { BPF_FUNC_tail_call, tailCallHelper } from "./prog_array.ts";
+import { ETH_HLEN, SkbContext, XdpContext } from "./test_run_ctx.ts";
+
+/** `EFAULT`: what `bpf_skb_load_bytes()` returns out of the packet. */
+const EFAULT = 14;
+/** The input the oracle uses when given none: 64 zero bytes. */
+export const DEFAULT_TEST_DATA_SIZE = 64;
+/** Steps one run may take before it is called runaway. */
+export const DEFAULT_TEST_MAX_STEPS = 100_000_000;
+
+/** Program types `BPF_PROG_TEST_RUN` runs here (the oracle's rule). */
+export const TEST_RUN_TYPES: readonly string[] = [
+  "socket_filter",
+  "sched_cls",
+  "sched_act",
+  "xdp",
+  "syscall",
+];
+
+/** Options of {@link testRun}. */
+export interface TestRunOptions {
+  /** Packet (skb, xdp) or context (syscall); default 64 zero bytes. */
+  readonly data?: Uint8Array;
+  /** Runs (`kattr->test.repeat`, 0 meaning 1); syscall programs run once. */
+  readonly repeat?: number;
+  /** CPU to run on (default 0). */
+  readonly cpu?: number;
+  /** Step limit per run. */
+  readonly maxSteps?: number;
+  /** Kfuncs by BTF id; default: the loaded object's. */
+  readonly kfuncs?: ReadonlyMap<number, KfuncFn>;
+}
+
+/** What {@link testRun} reports. */
+export interface TestRunResult {
+  /** `retval`: r0 truncated to u32, as the kernel returns it. */
+  readonly retval: number;
+  /** The full 64-bit r0 of the last run. */
+  readonly r0: bigint;
+  /** Instructions retired by the last run. */
+  readonly steps: number;
+  /** Runs made. */
+  readonly runs: number;
+  /** The packet after the run (skb, xdp), or the ctx bytes (syscall). */
+  readonly dataOut: Uint8Array | undefined;
+  /** Lines `bpf_trace_printk` printed. */
+  readonly printk: readonly string[];
+}
+
+/** A test run the kernel refuses (bad input or program type): carries the errno. */
+export class TestRunError extends Error {
+  /** Positive errno. */
+  readonly errno: number;
+  /** Builds the error. */
+  constructor(message: string, errno: number) {
+    super(message);
+    this.name = "TestRunError";
+    this.errno = errno;
+  }
+}
+
+/** The context one program type gets, and its packet helpers. */
+interface RunContext {
+  readonly r1: bigint;
+  readonly packetRegion: number;
+  readonly helpers: ReadonlyMap<number, HelperFn>;
+  dataOut(): Uint8Array | undefined;
+  release(): void;
+}
+
+/**
+ * Runs program `name` of `loaded` the way `BPF_PROG_TEST_RUN` does. Throws
+ * {@link TestRunError} when the kernel would refuse the run, and the
+ * `MemoryFault` / `ExecError` that stopped the program.
+ */
+export function testRun(
+  loaded: LoadedObject,
+  name: string,
+  opts: TestRunOptions = {},
+): TestRunResult {
+  const prog = findProgram(loaded, name);
+  if (!TEST_RUN_TYPES.includes(prog.type)) {
+    throw new TestRunError(
+      `program '${name}' of type ${prog.type} cannot be test-run ` +
+        "(only socket, tc, xdp and syscall programs)",
+      ENOTSUPP,
+    );
+  }
+  const data = opts.data ?? new Uint8Array(DEFAULT_TEST_DATA_SIZE);
+  const { kernel } = loaded;
+  const compiled = compileObjectProgram(loaded, name).program;
+  const ctx = buildContext(loaded, prog.type, data);
+  const cpu = kernel.cpus[opts.cpu ?? 0];
+  if (cpu === undefined) {
+    throw new TestRunError(`no CPU ${opts.cpu}`, EINVAL);
+  }
+  const log: MapHelperLog = { printk: [] };
+  let state: ExecState | undefined = undefined;
+  const start = kernel.now();
+  const helpers = kernelHelpers({
+    prng: kernel.prng,
+    locks: kernel.locks,
+    now: () => start + (state?.steps ?? 0),
+    emit: (ev, cpuId, p, insn, addr, detail) =>
+      kernel.trace.emit({
+        t: start + (state?.steps ?? 0),
+        cpu: cpuId,
+        ev,
+        prog: p,
+        insn,
+        addr,
+        detail,
+      }),
+    report: (_cpu, message) => kernel.reports.push(message),
+  });
+  for (const [id, fn] of mapHelpers(loaded.registry, log)) helpers.set(id, fn);
+  for (const [id, fn] of loaded.helpers) helpers.set(id, fn);
+  helpers.set(
+    BPF_FUNC_tail_call,
+    tailCallHelper(
+      (address) => loaded.registry.progArrayAt(address),
+      (target) => compileObjectProgram(loaded, target).program,
+    ),
+  );
+  for (const [id, fn] of ctx.helpers) helpers.set(id, fn);
+  const owner: StateOwner = { cpu, level: 0 };
+  state = new ExecState(compiled, kernel.space, {
+    helpers,
+    kfuncs: opts.kfuncs ?? loaded.kfuncs,
+    packetRegion: ctx.packetRegion,
+    owner,
+    name: `cpu${cpu.id}.test_run.stack`,
+    clock: (s) => start + s.steps,
+  });
+  const runs = prog.type === "syscall" ? 1 : Math.max(1, opts.repeat ?? 1);
+  try {
+    let steps = 0;
+    for (let i = 0; i < runs; i++) {
+      if (i > 0) state.reset(compiled); // `steps` keeps counting across resets
+      const before = state.steps;
+      state.setReg(1, ctx.r1);
+      runToExit(state, before + (opts.maxSteps ?? DEFAULT_TEST_MAX_STEPS));
+      steps = state.steps - before;
+    }
+    return {
+      retval: Number(state.r0 & 0xffffffffn),
+      r0: state.r0,
+      steps,
+      runs,
+      dataOut: ctx.dataOut(),
+      printk: log.printk,
+    };
+  } finally {
+    state.release();
+    ctx.release();
+  }
+}
+
+/** Steps `state` to its exit (or `maxSteps` retired in all); throws what stopped it. */
+function runToExit(state: ExecState, maxSteps: number): void {
+  let status = step(state, Math.min(1 << 16, maxSteps));
+  while (status === "running" && state.steps < maxSteps) {
+    status = step(state, Math.min(1 << 16, maxSteps - state.steps));
+  }
+  if (status === "faulted") throw state.error as MemoryFault | ExecError;
+  if (status === "blocked") {
+    throw new ExecError(state.pc, "helper blocked on a test run (one CPU)");
+  }
+  if (status === "running") {
+    throw new ExecError(state.pc, `step limit of ${maxSteps} exceeded`);
+  }
+}
+
+/** The context of `type` over `data`, checked as the kernel checks it. */
+function buildContext(
+  loaded: LoadedObject,
+  type: string,
+  data: Uint8Array,
+): RunContext {
+  const space = loaded.kernel.space;
+  if (type === "syscall") {
+    // bpf_prog_test_run_syscall(): ctx = a kernel copy of ctx_in, copied back
+    const bytes = data.slice();
+    const id = bytes.length > 0
+      ? space.mapRegionId("ctx", bytes, { name: "syscall ctx" })
+      : 0;
+    return {
+      r1: id === 0 ? 0n : regionAddress(id),
+      packetRegion: 0,
+      helpers: new Map(),
+      dataOut: () => undefined,
+      release: () => {
+        if (id !== 0) space.unmapRegion(regionAddress(id));
+      },
+    };
+  }
+  if (data.length < ETH_HLEN) {
+    // bpf_test_init(): the packet must hold an Ethernet header
+    throw new TestRunError(
+      `data of ${data.length} bytes: a test run needs at least ${ETH_HLEN}`,
+      EINVAL,
+    );
+  }
+  if (type === "xdp") {
+    const xdp = new XdpContext(space, data);
+    return {
+      r1: xdp.address,
+      packetRegion: 0,
+      helpers: xdpHelpers(xdp),
+      dataOut: () => xdp.dataOut(),
+      release: () => {
+        xdp.packet.release();
+        space.unmapRegion(xdp.address);
+      },
+    };
+  }
+  const skb = new SkbContext(space, data, {
+    isL2: type === "sched_cls" || type === "sched_act",
+  });
+  return {
+    r1: skb.address,
+    packetRegion: skb.packet.regionId,
+    helpers: skbHelpers(skb),
+    dataOut: () => skb.dataOut(),
+    release: () => {
+      skb.packet.release();
+      space.unmapRegion(skb.address);
+    },
+  };
+}
+
+/** Helper ids of the packet helpers. */
+export const PACKET_HELPER = {
+  skb_store_bytes: 9,
+  skb_load_bytes: 26,
+  xdp_adjust_head: 44,
+  xdp_adjust_meta: 54,
+  xdp_adjust_tail: 65,
+  xdp_load_bytes: 189,
+  xdp_store_bytes: 190,
+} as const;
+
+/** `BPF_F_RECOMPUTE_CSUM | BPF_F_INVALIDATE_HASH`: the flags skb_store_bytes knows. */
+const SKB_STORE_FLAGS = 3;
+
+/**
+ * `bpf_skb_load_bytes()` / `bpf_skb_store_bytes()` between the packet
+ * (`data … data_end`) and `buf`: -EFAULT out of the packet (a failed load
+ * zeroes `buf`). The test skb has no checksum to recompute.
+ */
+function skbHelpers(skb: SkbContext): Map<number, HelperFn> {
+  return new Map<number, HelperFn>([
+    [PACKET_HELPER.skb_load_bytes, (vm) => {
+      const offset = vm.arg(2), to = vm.arg(3), len = vm.argLo(4) >>> 0;
+      const data = skb.packet.data();
+      if (offset + BigInt(len) > BigInt(data.length)) {
+        vm.mem.writeBytes(to, new Uint8Array(len));
+        return -EFAULT;
+      }
+      const at = Number(offset);
+      vm.mem.writeBytes(to, data.slice(at, at + len));
+      return 0;
+    }],
+    [PACKET_HELPER.skb_store_bytes, (vm) => {
+      const offset = vm.arg(2), from = vm.arg(3), len = vm.argLo(4) >>> 0;
+      if (vm.arg(5) & ~BigInt(SKB_STORE_FLAGS)) return -EINVAL;
+      const data = skb.packet.data();
+      if (offset + BigInt(len) > BigInt(data.length)) return -EFAULT;
+      data.set(vm.mem.readBytes(from, len), Number(offset));
+      return 0;
+    }],
+  ]);
+}
+
+/**
+ * The bytes `bpf_xdp_pointer()` finds at `offset` for `len`: -EFAULT for
+ * sizes over 0xffff, -EINVAL past the (linear) packet.
+ */
+function xdpBytes(
+  xdp: XdpContext,
+  offset: bigint,
+  len: number,
+): Uint8Array | number {
+  if (offset > 0xffffn || len > 0xffff) return -EFAULT;
+  const data = xdp.packet.data();
+  if (offset + BigInt(len) > BigInt(data.length)) return -EINVAL;
+  const at = Number(offset);
+  return data.subarray(at, at + len);
+}
+
+/** The XDP packet helpers: head, meta and tail adjustment, load and store. */
+function xdpHelpers(xdp: XdpContext): Map<number, HelperFn> {
+  return new Map<number, HelperFn>([
+    [PACKET_HELPER.xdp_adjust_head, (vm) => xdp.adjustHead(vm.argLo(2))],
+    [PACKET_HELPER.xdp_adjust_meta, (vm) => xdp.adjustMeta(vm.argLo(2))],
+    [PACKET_HELPER.xdp_adjust_tail, (vm) => xdp.adjustTail(vm.argLo(2))],
+    [PACKET_HELPER.xdp_load_bytes, (vm) => {
+      const bytes = xdpBytes(xdp, vm.arg(2), vm.argLo(4) >>> 0);
+      if (typeof bytes === "number") return bytes;
+      vm.mem.writeBytes(vm.arg(3), bytes);
+      return 0;
+    }],
+    [PACKET_HELPER.xdp_store_bytes, (vm) => {
+      const len = vm.argLo(4) >>> 0;
+      const bytes = xdpBytes(xdp, vm.arg(2), len);
+      if (typeof bytes === "number") return bytes;
+      bytes.set(vm.mem.readBytes(vm.arg(3), len));
+      return 0;
+    }],
+  ]);
+}
