@@ -2,33 +2,19 @@
  * The open-coded numeric iterator kfuncs (kernel/bpf/bpf_iter.c):
  * `bpf_iter_num_new`, `_next`, `_destroy` over a `struct bpf_iter_num`
  * on the program's stack (`struct bpf_iter_num_kern { int cur; int end; }`).
- *
- * lib/kernel/kfunc_ids.ts does not list them yet (that table is append-only
- * and owned elsewhere), so they get ids of their own from
- * {@link ITER_KFUNC_ID_BASE}; {@link kfuncIdWithIters} resolves names
- * against both. Once kfunc_ids.ts lists them, drop the local ids.
+ * Their ids are the simulated vmlinux's (lib/kernel/kfunc_ids.ts).
  * @module
  */
 import type { KfuncFn } from "../exec/state.ts";
 import { kfuncBtfId } from "./kfunc_ids.ts";
 
-/** First id of the iterator kfuncs here: apart from `KFUNC_ID_BASE`'s range. */
-export const ITER_KFUNC_ID_BASE = 200_000;
 /** `BPF_MAX_LOOPS`: the longest range `bpf_iter_num_new` accepts. */
 export const ITER_NUM_MAX_LOOPS: number = 8 * 1024 * 1024;
 
-const ITER_KFUNCS: readonly string[] = [
-  "bpf_iter_num_new",
-  "bpf_iter_num_next",
-  "bpf_iter_num_destroy",
-];
-
-/** The BTF id of kfunc `name`: the simulated vmlinux's, else an iterator kfunc's. */
-export function kfuncIdWithIters(name: string): number | undefined {
+function idOf(name: string): number {
   const id = kfuncBtfId(name);
-  if (id !== undefined) return id;
-  const i = ITER_KFUNCS.indexOf(name);
-  return i < 0 ? undefined : ITER_KFUNC_ID_BASE + i;
+  if (id === undefined) throw new Error(`kfunc_ids.ts lacks ${name}`);
+  return id;
 }
 
 /** The iterator kfuncs by id. */
@@ -39,7 +25,7 @@ export function iterKfuncs(): Map<number, KfuncFn> {
     vm.mem.write(it + 4n, 4, BigInt(end >>> 0));
   };
   return new Map<number, KfuncFn>([
-    [ITER_KFUNC_ID_BASE, (vm) => { // bpf_iter_num_new(it, start, end)
+    [idOf("bpf_iter_num_new"), (vm) => { // bpf_iter_num_new(it, start, end)
       const start = vm.argLo(2), end = vm.argLo(3);
       put(vm, 0, 0);
       if (start > end) return -22; // -EINVAL
@@ -47,7 +33,7 @@ export function iterKfuncs(): Map<number, KfuncFn> {
       put(vm, start - 1, end);
       return 0;
     }],
-    [ITER_KFUNC_ID_BASE + 1, (vm) => { // bpf_iter_num_next(it): &it->cur or NULL
+    [idOf("bpf_iter_num_next"), (vm) => { // bpf_iter_num_next(it): &it->cur or NULL
       const it = vm.arg(1);
       const cur = Number(BigInt.asIntN(32, vm.mem.read(it, 4)));
       const end = Number(BigInt.asIntN(32, vm.mem.read(it + 4n, 4)));
@@ -58,7 +44,7 @@ export function iterKfuncs(): Map<number, KfuncFn> {
       put(vm, cur + 1, end);
       return it;
     }],
-    [ITER_KFUNC_ID_BASE + 2, (vm) => { // bpf_iter_num_destroy(it)
+    [idOf("bpf_iter_num_destroy"), (vm) => { // bpf_iter_num_destroy(it)
       put(vm, 0, 0);
       return 0;
     }],

@@ -44,6 +44,10 @@ export const KERNEL_KFUNCS: readonly string[] = [
   "bpf_preempt_enable",
   "bpf_local_irq_save",
   "bpf_local_irq_restore",
+  // open-coded numeric iterator (kernel/bpf/bpf_iter.c)
+  "bpf_iter_num_new",
+  "bpf_iter_num_next",
+  "bpf_iter_num_destroy",
 ];
 
 const BY_NAME: ReadonlyMap<string, number> = new Map(

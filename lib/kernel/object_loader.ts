@@ -21,7 +21,7 @@ import {
   BPF_PSEUDO_MAP_VALUE,
 } from "../isa/opcodes.ts";
 import type { Kernel, LoadedProgram } from "./kernel.ts";
-import { kfuncIdWithIters } from "./iter_kfuncs.ts";
+import { kfuncBtfId } from "./kfunc_ids.ts";
 import { type BpfMap, u32Key } from "./maps/map.ts";
 import { createMapFromDef } from "./maps/create.ts";
 import type { FieldFreer } from "./maps/special_fields.ts";
@@ -145,7 +145,7 @@ export function loadObjectIntoKernel(
   object: ObjectFile,
   options: ObjectLoadOptions = {},
 ): LoadedObject {
-  const resolved = resolveKsyms(object, kfuncIdWithIters);
+  const resolved = resolveKsyms(object, kfuncBtfId);
   const registry = new MapRegistry();
   const maps = resolved.maps.map((def): LoadedMap => {
     const address = kernel.space.mapRegion("kernel", BPF_MAP_STRUCT_SIZE, {
