@@ -143,6 +143,32 @@ export {
 export { RcuFlavor, RcuStallError, RcuState } from "./lib/kernel/rcu.ts";
 
 export * from "./lib/kernel/graph/mod.ts";
+export {
+  compileObjectProgram,
+  findProgram,
+  type LoadedMap,
+  type LoadedObject,
+  loadObjectIntoKernel,
+  MapRegistry,
+  type ObjectLoadOptions,
+  ProgramLoadError,
+} from "./lib/kernel/object_loader.ts";
+export { loadObjectWithRuntime } from "./lib/kernel/object_runtime.ts";
+export { type MapHelperLog, mapHelpers } from "./lib/kernel/map_helpers.ts";
+export { ProgArray } from "./lib/kernel/prog_array.ts";
+export {
+  testRun,
+  TestRunError,
+  type TestRunOptions,
+  type TestRunResult,
+} from "./lib/kernel/test_run.ts";
+export {
+  ethTypeTrans,
+  PacketBuffer,
+  SkbContext,
+  type SkbRunKind,
+  XdpContext,
+} from "./lib/kernel/test_run_ctx.ts";
 
 // Scenarios
 export { renderTimeline, timelineModel } from "./lib/scenario/timeline.ts";

@@ -29,6 +29,7 @@ export {
   PERM_WRITE,
   Region,
   REGION_BASE_HI,
+  type RegionAccessHook,
   regionAddress,
   type RegionKind,
   splitAddress,
