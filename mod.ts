@@ -90,6 +90,7 @@ export {
   Kernel,
   type KernelOptions,
   type LoadedProgram,
+  type ProgramRuntime,
   type RunSummary,
 } from "./lib/kernel/kernel.ts";
 export { Prng } from "./lib/kernel/prng.ts";
@@ -153,7 +154,10 @@ export {
   type ObjectLoadOptions,
   ProgramLoadError,
 } from "./lib/kernel/object_loader.ts";
-export { loadObjectWithRuntime } from "./lib/kernel/object_runtime.ts";
+export {
+  kernelProgram,
+  loadObjectWithRuntime,
+} from "./lib/kernel/object_runtime.ts";
 export { type MapHelperLog, mapHelpers } from "./lib/kernel/map_helpers.ts";
 export { ProgArray } from "./lib/kernel/prog_array.ts";
 export {

@@ -3,11 +3,12 @@
  * 1. a small BPF program, assembled from kernel-syntax text, shown the way
  *    the verifier log shows it, then run on the interpreter over a few
  *    packets;
- * 2. four simulated CPUs incrementing one shared counter, with and without
- *    `bpf_spin_lock`, interleaved instruction by instruction from a seed; the
- *    locked run loses nothing, the unlocked one loses updates. The locked
- *    run's timeline is written to `out/demo-timeline.html`.
- * (It grows into the list producer/consumer scenario as the kernel lands.)
+ * 2. the producer/consumer scenario (scenarios/producer_consumer.ts): a
+ *    compiled BPF object whose programs push allocated objects on a list
+ *    under a global `bpf_spin_lock` (CPUs 0, 1) and pop and drop them
+ *    (CPUs 2, 3), interleaved instruction by instruction from a seed on the
+ *    simulated kernel; its claims are checked and its timeline is written
+ *    to `out/demo-timeline.html`.
  *
  * Run: `deno task demo` (`deno task demo --seed 7` for another interleaving)
  */
@@ -20,7 +21,7 @@ import {
   runProgram,
   runScenario,
 } from "../mod.ts";
-import { scenario as counter } from "./spin_lock_counter.ts";
+import { scenario as producerConsumer } from "./producer_consumer.ts";
 
 /** Verifies an IPv4 header checksum: r0 = 0 when the header is intact. */
 const CHECKSUM = `
@@ -112,14 +113,14 @@ if (failures > 0) {
 }
 console.log("\nEvery packet got the verdict its bytes call for.");
 
-// ---- part 2: four CPUs, one counter ----
+// ---- part 2: four CPUs, one list ----
 
 const { values } = parseArgs({
   args: Deno.args,
   options: { seed: { type: "string" } },
 });
 const seed = Number(values.seed ?? 1);
-const result = await runScenario(counter, seed);
+const result = await runScenario(producerConsumer, seed);
 console.log("\n" + formatScenarioResult(result));
 Deno.mkdirSync("out", { recursive: true });
 const timeline = "out/demo-timeline.html";
@@ -128,7 +129,7 @@ Deno.writeTextFileSync(
   renderTimeline(
     result.kernel.trace.events,
     4,
-    `${counter.name} (seed ${seed})`,
+    `${producerConsumer.name} (seed ${seed})`,
   ),
 );
 console.log(`\nTimeline (one lane per CPU; open it in a browser): ${timeline}`);

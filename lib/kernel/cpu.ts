@@ -17,6 +17,8 @@ export interface Invocation {
   readonly r1?: bigint;
   /** Called with r0 when the program exits. */
   readonly onExit?: (r0: bigint) => void;
+  /** The program's own helper and kfunc tables (see `LoadedProgram.runtime`). */
+  readonly runtime?: object;
 }
 
 /** An invocation that is running at some context level. */
@@ -51,8 +53,11 @@ export class Cpu {
   readonly contexts: RunningContext[] = [];
   /** NMIs waiting to be delivered. */
   readonly nmis: PendingNmi[] = [];
-  /** Execution states kept per level, reset for each run. */
-  readonly states: (ExecState | undefined)[] = [];
+  /**
+   * Execution states kept per level and per program runtime (the helper and
+   * kfunc tables a state is built with), reset for each run.
+   */
+  readonly states: Map<object | undefined, ExecState>[] = [];
   /** Set when the CPU can never make progress again (a self-deadlock). */
   deadlocked = false;
   /** Instructions retired on this CPU. */

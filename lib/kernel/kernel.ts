@@ -17,7 +17,7 @@
  */
 import { type CompiledProgram, compileProgram } from "../exec/compile.ts";
 import { AddressSpace } from "../exec/memory.ts";
-import { ExecState, type HelperFn } from "../exec/state.ts";
+import { ExecState, type HelperFn, type KfuncFn } from "../exec/state.ts";
 import { step } from "../exec/interp.ts";
 import type { Insn } from "../isa/insn.ts";
 import {
@@ -27,6 +27,8 @@ import {
   type RunningContext,
 } from "./cpu.ts";
 import { kernelHelpers, type StateOwner } from "./helpers.ts";
+import { type BpfMemAlloc, bpfMemAllocInit } from "./mem_alloc.ts";
+import { RcuState } from "./rcu.ts";
 import { Prng } from "./prng.ts";
 import { SpinLocks } from "./spin_lock.ts";
 import { Trace, type TraceEvent } from "./trace.ts";
@@ -53,6 +55,20 @@ export interface LoadedProgram {
   readonly name: string;
   /** Its compiled form. */
   readonly program: CompiledProgram;
+  /**
+   * Helpers and kfuncs this program gets beyond the kernel's own (map
+   * helpers of its object, the graph kfuncs …); one object shared by the
+   * programs of an object, so their CPUs keep one execution state for it.
+   */
+  readonly runtime?: ProgramRuntime;
+}
+
+/** Helper and kfunc tables of a loaded object's programs. */
+export interface ProgramRuntime {
+  /** Helpers by id (override the kernel's). */
+  readonly helpers: ReadonlyMap<number, HelperFn>;
+  /** Kfuncs by BTF id. */
+  readonly kfuncs: ReadonlyMap<number, KfuncFn>;
 }
 
 /** How a call to {@link Kernel.run} ended. */
@@ -79,6 +95,9 @@ export class Kernel {
   readonly prng: Prng;
   /** Problems found so far. */
   readonly reports: string[] = [];
+  /** RCU: a CPU passes a quiescent state whenever a task-level program ends on it. */
+  readonly rcu: RcuState;
+  private ma: BpfMemAlloc | undefined;
   private readonly helpers: Map<number, HelperFn>;
   private readonly maxQuantum: number;
   private readonly schedule: readonly number[];
@@ -96,6 +115,7 @@ export class Kernel {
     this.prng = new Prng(options.seed ?? 0);
     this.trace = new Trace(options.keepTrace ?? true);
     this.maxQuantum = Math.max(1, options.maxQuantum ?? 4);
+    this.rcu = new RcuState(n);
     this.schedule = options.schedule ?? [];
     this.helpers = kernelHelpers({
       prng: this.prng,
@@ -109,6 +129,20 @@ export class Kernel {
       },
     });
     for (const [id, fn] of options.helpers ?? []) this.helpers.set(id, fn);
+  }
+
+  /**
+   * `bpf_global_ma`: the allocator behind `bpf_obj_new`, created on first
+   * use. Its deferred refills (irq_work) run on a CPU when a task-level
+   * program ends there, the next point where the CPU has interrupts on.
+   */
+  get globalMa(): BpfMemAlloc {
+    this.ma ??= bpfMemAllocInit({
+      space: this.space,
+      rcu: this.rcu,
+      name: "bpf_global_ma",
+    }, 0);
+    return this.ma;
   }
 
   /** Simulated time in ns: one per scheduler step. */
@@ -131,6 +165,7 @@ export class Kernel {
     this.cpuAt(cpu).queue.push({
       name: prog.name,
       program: prog.program,
+      runtime: prog.runtime,
       ...options,
     });
   }
@@ -147,6 +182,7 @@ export class Kernel {
     const invocation: Invocation = {
       name: prog.name,
       program: prog.program,
+      runtime: prog.runtime,
       r1: when.r1,
     };
     this.cpuAt(cpu).nmis.push({
@@ -262,16 +298,29 @@ export class Kernel {
     level: number,
     ev: "prog_start" | "nmi_enter",
   ): RunningContext {
-    let state = cpu.states[level];
+    const states = cpu.states[level] ??= new Map();
+    const runtime = invocation.runtime as ProgramRuntime | undefined;
+    let state = states.get(runtime);
     if (state === undefined) {
       const owner: StateOwner = { cpu, level };
+      let helpers: ReadonlyMap<number, HelperFn> = this.helpers;
+      if (runtime !== undefined) {
+        const merged = new Map(this.helpers);
+        for (const [id, fn] of runtime.helpers) merged.set(id, fn);
+        helpers = merged;
+      }
+      // each runtime's state has its own stack regions, named apart
+      const n = states.size;
       state = new ExecState(invocation.program, this.space, {
-        helpers: this.helpers,
+        helpers,
+        kfuncs: runtime?.kfuncs,
         owner,
-        name: `cpu${cpu.id}.${level === 0 ? "task" : "nmi"}.stack`,
+        name: `cpu${cpu.id}.${level === 0 ? "task" : "nmi"}${
+          n > 0 ? `#${n}` : ""
+        }.stack`,
         clock: () => this.now(),
       });
-      cpu.states[level] = state;
+      states.set(runtime, state);
     } else state.reset(invocation.program);
     if (invocation.r1 !== undefined) state.setReg(1, invocation.r1);
     const context: RunningContext = {
@@ -337,5 +386,11 @@ export class Kernel {
     }
     cpu.contexts.pop();
     if (level > 0) this.emit({ ...where, ev: "nmi_exit" });
+    else {
+      // between two task-level programs the CPU schedules: a quiescent
+      // state for RCU, and interrupts are on, so queued irq_work runs
+      this.rcu.quiescentState(cpu.id);
+      this.ma?.runIrqWork(cpu.id);
+    }
   }
 }

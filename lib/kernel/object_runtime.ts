@@ -17,12 +17,16 @@ import {
   graphKfuncs,
   GraphRuntime,
 } from "./graph/mod.ts";
-import type { Kernel } from "./kernel.ts";
+
 import { kfuncBtfId } from "./kfunc_ids.ts";
 import { iterKfuncs } from "./iter_kfuncs.ts";
-import { bpfMemAllocInit } from "./mem_alloc.ts";
-import { type LoadedObject, loadObjectIntoKernel } from "./object_loader.ts";
-import { RcuState } from "./rcu.ts";
+import {
+  compileObjectProgram,
+  type LoadedObject,
+  loadObjectIntoKernel,
+} from "./object_loader.ts";
+import type { Kernel, LoadedProgram, ProgramRuntime } from "./kernel.ts";
+import { mapHelpers } from "./map_helpers.ts";
 
 /** Helper id of `bpf_loop`. */
 export const BPF_FUNC_loop = 181;
@@ -55,7 +59,7 @@ export function loadObjectWithRuntime(
     const metas = parseStructMetas(object.btf);
     runtime = new GraphRuntime({
       space,
-      ma: bpfMemAllocInit({ space, rcu: new RcuState(kernel.cpus.length) }, 0),
+      ma: kernel.globalMa,
       types: btfTypes(object.btf, metas),
       metas,
       callbacks,
@@ -86,3 +90,25 @@ export function loadObjectWithRuntime(
     helpers,
   });
 }
+
+/**
+ * Program `name` of an object loaded with {@link loadObjectWithRuntime},
+ * ready for `kernel.submit`: compiled, with the object's map helpers, the
+ * graph kfuncs and the other runtime helpers attached. Programs of one
+ * loaded object share one runtime (so a CPU keeps one state for them).
+ */
+export function kernelProgram(
+  loaded: LoadedObject,
+  name: string,
+): LoadedProgram {
+  let runtime = RUNTIMES.get(loaded);
+  if (runtime === undefined) {
+    const helpers = new Map(mapHelpers(loaded.registry));
+    for (const [id, fn] of loaded.helpers) helpers.set(id, fn);
+    runtime = { helpers, kfuncs: loaded.kfuncs };
+    RUNTIMES.set(loaded, runtime);
+  }
+  return { ...compileObjectProgram(loaded, name), runtime };
+}
+
+const RUNTIMES = new WeakMap<LoadedObject, ProgramRuntime>();
