@@ -61,6 +61,11 @@ export interface Scenario {
   readonly description: string;
   /** CPUs of the kernel (default 4). */
   readonly cpus?: number;
+  /**
+   * Whether every run must end with idle CPUs and no lock held (default
+   * true); false for scenarios that show a kernel getting stuck.
+   */
+  readonly expectsCleanEnd?: boolean;
   /** More kernel options (quantum, schedule, helpers). */
   readonly kernel?: Omit<KernelOptions, "cpus" | "seed">;
   /** Builds, runs and checks. */
