@@ -17,10 +17,11 @@ import {
   UsageError,
 } from "./usage.ts";
 
-const HELP = `usage: cli.ts run [--json] [--mem-hex HEX] [--repeat N] FILE.s
-       cli.ts run [--json] --program NAME [--data-hex HEX] [--repeat N] [--dump-maps] FILE.o
+const HELP =
+  `usage: cli.ts run [--json] [--engine E] [--mem-hex HEX] [--repeat N] FILE.s
+       cli.ts run [--json] [--engine E] --program NAME [--data-hex HEX] [--repeat N] [--dump-maps] FILE.o
 
-Runs a program on the interpreter and prints r0. Assembly (.s, .asm), a
+Runs a program and prints r0. Assembly (.s, .asm), a
 bpf_conformance .data file or raw bytes (.bin) run under the conformance
 harness contract: r1 = address of a writable copy of the input memory,
 r2 = its length, r10 = top of a 512-byte stack.
@@ -37,6 +38,7 @@ types cannot be test-run: exit 1, as the kernel refuses them).
   --dump-maps      for objects: add "maps": {name: [[key_hex, value_hex], …]}
                    of the array and hash maps after the run
   --repeat N       run N times and report the mean time per run (ns_per_run)
+  --engine E       interp (default) or jit: the same results, the JIT faster
   --json           print one JSON line: {"retval": "0x…", "steps": N[, "ns_per_run": T]}
                    (objects add "data_out_hex": the first 256 bytes of the packet)
 
@@ -46,7 +48,7 @@ and exits 1.`;
 /** The `run` command. */
 export const runCommand: Command = {
   name: "run",
-  summary: "run a program on the interpreter",
+  summary: "run a program (assembly or an object, as BPF_PROG_TEST_RUN does)",
   help: HELP,
   run(args, io) {
     const { values, positionals } = parseCommand("run", args, {
@@ -56,6 +58,7 @@ export const runCommand: Command = {
       program: { type: "string" },
       repeat: { type: "string" },
       "dump-maps": { type: "boolean" },
+      engine: { type: "string" },
     });
     if (values.help) {
       io.out(HELP);
@@ -65,6 +68,12 @@ export const runCommand: Command = {
       throw new UsageError("run: expects exactly one FILE");
     }
     const file = positionals[0];
+    const engine = values.engine ?? "interp";
+    if (engine !== "interp" && engine !== "jit") {
+      throw new UsageError(
+        `run: --engine: expected interp or jit, got '${engine}'`,
+      );
+    }
     const repeat = typeof values.repeat === "string"
       ? parsePositiveInt("--repeat", values.repeat)
       : 0;
@@ -78,6 +87,7 @@ export const runCommand: Command = {
         repeat,
         dumpMaps: values["dump-maps"] === true,
         json: values.json === true,
+        engine,
       }, io);
     }
     const source = readProgramFile(file);
@@ -86,14 +96,14 @@ export const runCommand: Command = {
       : source.mem;
     try {
       const compiled = compileProgram(source.insns);
-      const result = runProgram(compiled, { mem });
+      const result = runProgram(compiled, { mem, engine });
       const report: Record<string, string | number> = {
         retval: hex64(result.r0),
         steps: result.steps,
       };
       if (repeat > 0) {
         const start = performance.now();
-        for (let i = 0; i < repeat; i++) runProgram(compiled, { mem });
+        for (let i = 0; i < repeat; i++) runProgram(compiled, { mem, engine });
         report.ns_per_run = Math.round(
           (performance.now() - start) * 1e6 / repeat,
         );

@@ -19,6 +19,7 @@ import { MAP_TYPE } from "../uapi/bpf.ts";
 import type { Output } from "./command.ts";
 import { readObject, selectPrograms } from "./object.ts";
 import { hex64, InputError } from "./usage.ts";
+import type { Engine } from "../exec/jit/step_jit.ts";
 
 /** What `run` was asked to do with an object. */
 export interface ObjectRunRequest {
@@ -34,6 +35,8 @@ export interface ObjectRunRequest {
   readonly dumpMaps: boolean;
   /** `--json`. */
   readonly json: boolean;
+  /** `--engine`. */
+  readonly engine: Engine;
 }
 
 /** Bytes of the packet the oracle prints (`data_out_hex`). */
@@ -80,6 +83,7 @@ export function runObject(req: ObjectRunRequest, io: Output): number {
     const result = testRun(loaded, req.program, {
       data: req.data,
       repeat: Math.max(1, req.repeat),
+      engine: req.engine,
     });
     const elapsed = performance.now() - start;
     const report: Record<string, unknown> = {

@@ -59,3 +59,6 @@ export {
   runProgram,
   type RunResult,
 } from "./run.ts";
+export { type Engine, ENGINES, stepJit, stepWith } from "./jit/step_jit.ts";
+export { jitCompile, type JitFunction, type JitProgram } from "./jit/jit.ts";
+export { fuzzEngines, type FuzzFinding } from "./jit/fuzz.ts";

@@ -12,9 +12,14 @@ import {
   compileProgram,
 } from "./compile.ts";
 import { ExecError } from "./fault.ts";
-import { step } from "./interp.ts";
+import { type Engine, stepWith } from "./jit/step_jit.ts";
 import { AddressSpace, regionAddress } from "./memory.ts";
-import { ExecState, type HelperFn, type KfuncFn } from "./state.ts";
+import {
+  ExecState,
+  type ExecStatus,
+  type HelperFn,
+  type KfuncFn,
+} from "./state.ts";
 
 /** Linux helper id of `bpf_ktime_get_ns`. */
 export const BPF_FUNC_ktime_get_ns = 5;
@@ -56,6 +61,11 @@ export interface RunOptions extends CompileOptions {
    * this run maps (mem, ctx, packet, stacks) are unmapped when it ends.
    */
   readonly space?: AddressSpace;
+  /**
+   * Engine that runs the program: `interp` (default, the reference) or
+   * `jit` (translated to JavaScript; same results, step counts and faults).
+   */
+  readonly engine?: Engine;
 }
 
 /** Outcome of {@link runProgram}. */
@@ -110,7 +120,11 @@ export function runProgram(
   if (memCopy) state.setReg(2, BigInt(memCopy.length));
 
   try {
-    finish(state, opts.maxSteps ?? DEFAULT_MAX_STEPS);
+    finish(
+      state,
+      opts.maxSteps ?? DEFAULT_MAX_STEPS,
+      stepWith(opts.engine ?? "interp"),
+    );
   } finally {
     // In a caller's long-lived space, give back what this run mapped.
     if (opts.space) {
@@ -124,7 +138,11 @@ export function runProgram(
 }
 
 /** Steps `state` to its end; throws what stopped it otherwise. */
-function finish(state: ExecState, maxSteps: number): void {
+function finish(
+  state: ExecState,
+  maxSteps: number,
+  step: (state: ExecState, budget: number) => ExecStatus,
+): void {
   // Run in slices of 64K instructions: the stepper is then entered often
   // enough for V8 to optimize the whole function, not only its loop (by
   // on-stack replacement).

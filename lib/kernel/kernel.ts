@@ -18,7 +18,7 @@
 import { type CompiledProgram, compileProgram } from "../exec/compile.ts";
 import { AddressSpace } from "../exec/memory.ts";
 import { ExecState, type HelperFn, type KfuncFn } from "../exec/state.ts";
-import { step } from "../exec/interp.ts";
+import { type Engine, stepWith } from "../exec/jit/step_jit.ts";
 import type { Insn } from "../isa/insn.ts";
 import {
   Cpu,
@@ -47,6 +47,12 @@ export interface KernelOptions {
   readonly keepTrace?: boolean;
   /** More helpers, by id (added to the kernel's own). */
   readonly helpers?: ReadonlyMap<number, HelperFn>;
+  /**
+   * What executes programs: `interp` (default) or `jit`. Both give the same
+   * results and the same interleaving for a seed; the JIT pays off with
+   * longer quanta (`maxQuantum` ≥ 64).
+   */
+  readonly engine?: Engine;
 }
 
 /** A program ready to run on the kernel. */
@@ -100,6 +106,7 @@ export class Kernel {
   private ma: BpfMemAlloc | undefined;
   private readonly helpers: Map<number, HelperFn>;
   private readonly maxQuantum: number;
+  private readonly step: ReturnType<typeof stepWith>;
   private readonly schedule: readonly number[];
   private scheduleAt = 0;
   private clock = 0;
@@ -116,6 +123,7 @@ export class Kernel {
     this.trace = new Trace(options.keepTrace ?? true);
     this.maxQuantum = Math.max(1, options.maxQuantum ?? 4);
     this.rcu = new RcuState(n);
+    this.step = stepWith(options.engine ?? "interp");
     this.schedule = options.schedule ?? [];
     this.helpers = kernelHelpers({
       prng: this.prng,
@@ -267,7 +275,7 @@ export class Kernel {
       const budget = cpu.nmis.length > 0 ? 1 : left;
       const before = current.state.steps;
       this.running = { cpu, state: current.state, base: this.clock - before };
-      const status = step(current.state, budget);
+      const status = this.step(current.state, budget);
       this.running = undefined;
       const retired = current.state.steps - before;
       cpu.retired += retired;

@@ -9,7 +9,7 @@
  * @module
  */
 import { ExecError, type MemoryFault } from "../exec/fault.ts";
-import { step } from "../exec/interp.ts";
+import { type Engine, stepWith } from "../exec/jit/step_jit.ts";
 import { regionAddress } from "../exec/memory.ts";
 import { ExecState, type HelperFn, type KfuncFn } from "../exec/state.ts";
 import { kernelHelpers, type StateOwner } from "./helpers.ts";
@@ -51,6 +51,8 @@ export interface TestRunOptions {
   readonly maxSteps?: number;
   /** Kfuncs by BTF id; default: the loaded object's. */
   readonly kfuncs?: ReadonlyMap<number, KfuncFn>;
+  /** Engine (default `interp`): results are the same on both. */
+  readonly engine?: Engine;
 }
 
 /** What {@link testRun} reports. */
@@ -161,7 +163,11 @@ export function testRun(
       if (i > 0) state.reset(compiled); // `steps` keeps counting across resets
       const before = state.steps;
       state.setReg(1, ctx.r1);
-      runToExit(state, before + (opts.maxSteps ?? DEFAULT_TEST_MAX_STEPS));
+      runToExit(
+        state,
+        before + (opts.maxSteps ?? DEFAULT_TEST_MAX_STEPS),
+        stepWith(opts.engine ?? "interp"),
+      );
       steps = state.steps - before;
     }
     return {
@@ -179,7 +185,11 @@ export function testRun(
 }
 
 /** Steps `state` to its exit (or `maxSteps` retired in all); throws what stopped it. */
-function runToExit(state: ExecState, maxSteps: number): void {
+function runToExit(
+  state: ExecState,
+  maxSteps: number,
+  step: ReturnType<typeof stepWith>,
+): void {
   let status = step(state, Math.min(1 << 16, maxSteps));
   while (status === "running" && state.steps < maxSteps) {
     status = step(state, Math.min(1 << 16, maxSteps - state.steps));

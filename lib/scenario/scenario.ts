@@ -27,6 +27,7 @@ import { parseArgs } from "node:util";
 import { assemble } from "../isa/asm.ts";
 import type { Insn } from "../isa/insn.ts";
 import { Kernel, type KernelOptions } from "../kernel/kernel.ts";
+import type { Engine } from "../exec/jit/step_jit.ts";
 import { renderTimeline } from "./timeline.ts";
 
 /** One claim a scenario makes, and whether it held. */
@@ -95,15 +96,17 @@ export function defineScenario(scenario: Scenario): Scenario {
   return scenario;
 }
 
-/** Runs a scenario once with `seed`. */
+/** Runs a scenario once with `seed` (and, optionally, another engine than the interpreter). */
 export async function runScenario(
   scenario: Scenario,
   seed = 1,
+  options: { engine?: Engine } = {},
 ): Promise<ScenarioResult> {
   const kernel = new Kernel({
     ...scenario.kernel,
     cpus: scenario.cpus ?? 4,
     seed,
+    engine: options.engine ?? scenario.kernel?.engine,
   });
   const lines: string[] = [];
   const claims: Claim[] = [];

@@ -11,7 +11,7 @@ import {
   BPF_NOEXIST,
   createMap,
   mapAllocCheck,
-  QueueStackMap,
+  type QueueStackMap,
 } from "../../lib/kernel/maps/mod.ts";
 import { kernelAnswers, kernelOp } from "./maps_fakes.ts";
 

@@ -15,6 +15,7 @@ import { loadObjectWithRuntime } from "../../lib/kernel/object_runtime.ts";
 import { testRun } from "../../lib/kernel/test_run.ts";
 import { toHex } from "../../lib/kernel/maps/map.ts";
 import { dumpMaps } from "../../lib/cli/run_object.ts";
+import { ENGINES } from "../../lib/exec/jit/step_jit.ts";
 
 const FIXTURES = new URL("../fixtures/", import.meta.url).pathname;
 
@@ -119,38 +120,43 @@ function maskSpecialFields(
   return chars.join("");
 }
 
-Deno.test("test runs agree with the 6.18 kernel's BPF_PROG_TEST_RUN", async (t) => {
-  let compared = 0, total = 0;
-  const skipped = new Set<string>();
-  for (const record of fixtureFiles(FIXTURES, ".oracle-run.json")) {
-    for (const run of readRuns(record)) {
-      total++;
-      const key = `${run.object} ${run.program}`;
-      if (SKIPPED[key]) {
-        skipped.add(key);
-        continue;
-      }
-      await t.step(key, () => {
-        const loaded = load(record, run.object);
-        const result = testRun(loaded, run.program, { repeat: run.repeat });
-        assert.equal(result.retval, run.retval);
-        if (run.data_out_hex !== undefined) {
-          assert.ok(result.dataOut);
-          assert.equal(
-            toHex(result.dataOut.subarray(0, 256)),
-            run.data_out_hex,
-          );
+for (const engine of ENGINES) {
+  Deno.test(`test runs agree with the 6.18 kernel's BPF_PROG_TEST_RUN (${engine})`, async (t) => {
+    let compared = 0, total = 0;
+    const skipped = new Set<string>();
+    for (const record of fixtureFiles(FIXTURES, ".oracle-run.json")) {
+      for (const run of readRuns(record)) {
+        total++;
+        const key = `${run.object} ${run.program}`;
+        if (SKIPPED[key]) {
+          skipped.add(key);
+          continue;
         }
-      });
-      compared++;
+        await t.step(key, () => {
+          const loaded = load(record, run.object);
+          const result = testRun(loaded, run.program, {
+            repeat: run.repeat,
+            engine,
+          });
+          assert.equal(result.retval, run.retval);
+          if (run.data_out_hex !== undefined) {
+            assert.ok(result.dataOut);
+            assert.equal(
+              toHex(result.dataOut.subarray(0, 256)),
+              run.data_out_hex,
+            );
+          }
+        });
+        compared++;
+      }
     }
-  }
-  // Progress is a number anyone can read: every run is compared or skipped with a reason.
-  assert.equal(compared + skipped.size, total);
-  // every skip names a recorded run (the list cannot outlive its reason)
-  assert.deepEqual([...skipped].sort(), Object.keys(SKIPPED).sort());
-  assert.ok(compared >= 181, `only ${compared} of ${total} runs compared`);
-});
+    // Progress is a number anyone can read: every run is compared or skipped with a reason.
+    assert.equal(compared + skipped.size, total);
+    // every skip names a recorded run (the list cannot outlive its reason)
+    assert.deepEqual([...skipped].sort(), Object.keys(SKIPPED).sort());
+    assert.ok(compared >= 181, `only ${compared} of ${total} runs compared`);
+  });
+}
 
 Deno.test("maps after a test run agree with the kernel's dumps", async (t) => {
   for (const record of fixtureFiles(FIXTURES, ".oracle-maps.json")) {

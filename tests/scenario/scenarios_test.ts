@@ -47,3 +47,14 @@ for (const scenario of scenarios) {
     equal(a.kernel.trace.count, b.kernel.trace.count);
   });
 }
+
+for (const scenario of scenarios) {
+  Deno.test(`scenario '${scenario.name}': the JIT gives the same trace as the interpreter`, async () => {
+    for (const seed of [1, 2, 3]) {
+      const interp = await runScenario(scenario, seed, { engine: "interp" });
+      const jit = await runScenario(scenario, seed, { engine: "jit" });
+      equal(jit.traceHash, interp.traceHash, `seed ${seed}`);
+      equal(jit.ok, interp.ok);
+    }
+  });
+}

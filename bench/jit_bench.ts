@@ -1,0 +1,236 @@
+/**
+ * JIT throughput against the interpreter and the kernel's JIT: the three
+ * programs of bench/interp_bench.ts (same instructions, rebuilt here) and
+ * the three loops of tests/fixtures/bench/loops.o, whose kernel time per run
+ * is recorded in loops.oracle-run.json. Also the translation cost per
+ * instruction (block analysis, source generation and `new Function`; V8's
+ * own optimisation happens later, while the program runs).
+ *
+ *   deno bench --allow-read bench/jit_bench.ts
+ *
+ * Prints ns per executed instruction for both engines and the ratios.
+ * @module
+ */
+import { decodeRaw, rawInsn } from "../lib/isa/decode.ts";
+import type { RawInsn } from "../lib/isa/insn.ts";
+import { loadObject } from "../lib/elf/object.ts";
+import { type CompiledProgram, compileProgram } from "../lib/exec/compile.ts";
+import { defaultHelpers, runProgram } from "../lib/exec/run.ts";
+import { AddressSpace, regionAddress } from "../lib/exec/memory.ts";
+import { ExecState } from "../lib/exec/state.ts";
+import { jitCompile } from "../lib/exec/jit/jit.ts";
+import { randomProgram } from "../lib/exec/jit/fuzz.ts";
+import { type Engine, stepWith } from "../lib/exec/jit/step_jit.ts";
+
+const ITERATIONS = 100_000;
+const mov = (d: number, imm: number): RawInsn => rawInsn(0xb7, d, 0, 0, imm);
+const movr = (d: number, s: number): RawInsn => rawInsn(0xbf, d, s, 0, 0);
+const alu = (code: number, d: number, s: number, imm = 0): RawInsn =>
+  rawInsn(code, d, s, 0, imm);
+const exit = (): RawInsn => rawInsn(0x95, 0, 0, 0, 0);
+
+// The programs of interp_bench.ts, instruction for instruction.
+const ALU_LOOP: RawInsn[] = [
+  mov(0, 1),
+  mov(1, ITERATIONS),
+  alu(0x0f, 0, 1),
+  alu(0x27, 0, 0, 0x9e3779b9 | 0),
+  movr(2, 0),
+  alu(0x77, 2, 0, 13),
+  alu(0xaf, 0, 2),
+  alu(0x67, 2, 0, 7),
+  alu(0x0c, 3, 2),
+  alu(0x57, 3, 0, 0xffff),
+  alu(0x4f, 0, 3),
+  alu(0xc7, 2, 0, 3),
+  alu(0x17, 1, 0, 1),
+  rawInsn(0x55, 1, 0, -12, 0),
+  exit(),
+];
+const MEMORY_LOOP: RawInsn[] = [
+  mov(0, 0),
+  mov(3, ITERATIONS),
+  mov(4, 7),
+  rawInsn(0x7b, 10, 3, -8, 0),
+  rawInsn(0x79, 5, 10, -8, 0),
+  rawInsn(0x63, 1, 5, 4, 0),
+  rawInsn(0x61, 6, 1, 4, 0),
+  rawInsn(0x73, 10, 4, -16, 0),
+  rawInsn(0x71, 7, 10, -16, 0),
+  rawInsn(0x7a, 1, 0, 8, 42),
+  rawInsn(0x79, 8, 1, 8, 0),
+  alu(0x0f, 0, 6),
+  alu(0x0f, 0, 7),
+  alu(0x17, 3, 0, 1),
+  rawInsn(0x55, 3, 0, -12, 0),
+  exit(),
+];
+const CALL_LOOP: RawInsn[] = [
+  mov(6, ITERATIONS),
+  mov(7, 0),
+  movr(1, 6),
+  rawInsn(0x85, 0, 1, 0, 5),
+  alu(0x0f, 7, 0),
+  alu(0x17, 6, 0, 1),
+  rawInsn(0x55, 6, 0, -5, 0),
+  movr(0, 7),
+  exit(),
+  movr(6, 1),
+  rawInsn(0x85, 0, 0, 0, 5),
+  alu(0x57, 0, 0, 1),
+  alu(0x0f, 0, 6),
+  exit(),
+];
+
+interface Case {
+  readonly name: string;
+  readonly program: CompiledProgram;
+  readonly steps: number;
+  readonly mem?: Uint8Array;
+  readonly ctx?: Uint8Array;
+  /** Kernel JIT ns per run, when recorded. */
+  readonly kernelNs?: number;
+}
+
+const dir = new URL("../tests/fixtures/bench/", import.meta.url);
+const object = loadObject(
+  Deno.readFileSync(new URL("loops.o", dir)),
+  "loops.o",
+);
+const kernel: { program: string; duration_ns: number }[] = Deno
+  .readTextFileSync(new URL("loops.oracle-run.json", dir))
+  .trim().split("\n").map((l) => JSON.parse(l));
+
+function prepare(
+  name: string,
+  program: CompiledProgram,
+  io: { mem?: Uint8Array; ctx?: Uint8Array },
+  kernelNs?: number,
+): Case {
+  const ref = runProgram(program, io);
+  const jit = runProgram(program, { ...io, engine: "jit" });
+  if (ref.r0 !== jit.r0 || ref.steps !== jit.steps) {
+    throw new Error(`${name}: the engines disagree`);
+  }
+  return { name, program, steps: ref.steps, ...io, kernelNs };
+}
+
+const ctx = new Uint8Array(64);
+const CASES: Case[] = [
+  prepare("alu loop", compileProgram(decodeRaw(ALU_LOOP)), {}),
+  prepare("memory loop", compileProgram(decodeRaw(MEMORY_LOOP)), {
+    mem: new Uint8Array(16),
+  }),
+  prepare("call loop", compileProgram(decodeRaw(CALL_LOOP)), {}),
+  ...object.programs.map((p) =>
+    prepare(
+      `loops.o ${p.name}`,
+      compileProgram(p.insns),
+      { ctx },
+      kernel.find((k) => k.program === p.name)?.duration_ns,
+    )
+  ),
+];
+
+/**
+ * One run on a state kept across runs and reset each time, as a simulated
+ * CPU does — so the figure is execution, not the set-up of `runProgram`
+ * (address space, regions, state), and compares with the kernel's
+ * `bpf_prog_test_run` duration, which also times the program alone.
+ */
+function runOn(c: Case, engine: Engine): () => void {
+  const space = new AddressSpace();
+  const input = c.ctx ?? c.mem;
+  const inputId = input
+    ? space.mapRegionId(c.ctx ? "ctx" : "mem", input.slice())
+    : 0;
+  const state = new ExecState(c.program, space, {
+    helpers: defaultHelpers(),
+    packetRegion: inputId,
+  });
+  const stepper = stepWith(engine);
+  return () => {
+    state.reset();
+    if (input) {
+      state.setReg(1, regionAddress(inputId));
+      state.setReg(2, BigInt(input.length));
+    }
+    if (stepper(state, 1 << 30) !== "exited") throw new Error("no exit");
+  };
+}
+
+for (const c of CASES) {
+  for (const engine of ["interp", "jit"] as const) {
+    Deno.bench({
+      name: `${c.name} [${engine}] (${c.steps} insns)`,
+      group: c.name,
+      baseline: engine === "interp",
+      fn: runOn(c, engine),
+    });
+  }
+}
+
+/** Best of 30 timed runs after a warm-up long enough for V8 to optimise. */
+function bestNs(run: () => void, steps: number): number {
+  const warm = Math.max(5, Math.ceil(3e6 / steps));
+  for (let i = 0; i < warm; i++) run();
+  let best = Infinity;
+  for (let i = 0; i < 30; i++) {
+    const t0 = performance.now();
+    run();
+    best = Math.min(best, performance.now() - t0);
+  }
+  return best * 1e6;
+}
+
+console.log(
+  "program               insns/run  interp ns/insn  jit ns/insn  speed-up  kernel JIT ns/insn  jit/kernel",
+);
+for (const c of CASES) {
+  const interp = bestNs(runOn(c, "interp"), c.steps) / c.steps;
+  const jit = bestNs(runOn(c, "jit"), c.steps) / c.steps;
+  const theirs = c.kernelNs === undefined ? NaN : c.kernelNs / c.steps;
+  console.log(
+    `${c.name.padEnd(21)} ${String(c.steps).padStart(9)}  ${
+      interp.toFixed(2).padStart(14)
+    }  ${jit.toFixed(3).padStart(11)}  ${
+      (interp / jit).toFixed(1).padStart(7)
+    }x  ${
+      Number.isNaN(theirs) ? "-".padStart(18) : theirs.toFixed(3).padStart(18)
+    }  ${Number.isNaN(theirs) ? "-" : (jit / theirs).toFixed(1) + "x"}`,
+  );
+}
+
+// Translation cost: fresh CompiledProgram objects, so the cache cannot help.
+// The bench programs are small (a fixed cost per program dominates); a
+// 2000-slot random program shows the cost per instruction at scale.
+function translationNs(progs: readonly CompiledProgram[], rounds: number) {
+  let slots = 0, ms = 0;
+  for (let round = 0; round < rounds; round++) {
+    for (const p of progs) {
+      const fresh = compileProgram(p.insns);
+      const t0 = performance.now();
+      jitCompile(fresh);
+      ms += performance.now() - t0;
+      slots += fresh.length;
+    }
+  }
+  return {
+    perSlot: ms * 1e6 / slots,
+    perProgram: ms * 1e6 / (rounds * progs.length),
+  };
+}
+const small = translationNs(CASES.map((c) => c.program), 20);
+const large = translationNs(
+  [compileProgram(decodeRaw(randomProgram(1, 2000)))],
+  5,
+);
+console.log(
+  `translation: bench programs ${
+    (small.perProgram / 1000).toFixed(0)
+  } µs per program ` +
+    `(${small.perSlot.toFixed(0)} ns per slot); a 2000-slot program ` +
+    `${(large.perProgram / 1e6).toFixed(1)} ms (${
+      large.perSlot.toFixed(0)
+    } ns per slot)`,
+);
