@@ -200,6 +200,63 @@ export class Kernel {
     });
   }
 
+  /**
+   * Arranges an NMI on `cpu` at the worst moment for the allocator: the
+   * next time a program on that CPU is inside `bpf_mem_alloc` (its cache's
+   * `active` counter held), `prog` runs there as an NMI, to completion,
+   * before the interrupted allocation finishes — so its own allocations
+   * find the cache busy and get NULL, as in the kernel.
+   */
+  injectNmiInAllocator(
+    cpu: number,
+    prog: LoadedProgram,
+    options: { r1?: bigint } = {},
+  ): void {
+    const target = this.cpuAt(cpu);
+    let fired = false;
+    this.globalMa.onActive((c, _cache, op) => {
+      if (
+        fired || c !== cpu || op !== "alloc" || target.contexts.length === 0
+      ) return;
+      fired = true;
+      const invocation: Invocation = {
+        name: prog.name,
+        program: prog.program,
+        runtime: prog.runtime,
+        r1: options.r1,
+      };
+      const context = this.push(
+        target,
+        invocation,
+        target.contexts.length,
+        "nmi_enter",
+      );
+      const outer = this.running;
+      const before = context.state.steps;
+      this.running = {
+        cpu: target,
+        state: context.state,
+        base: this.now() - before,
+      };
+      let status = this.step(context.state, 1 << 16);
+      while (status === "running") status = this.step(context.state, 1 << 16);
+      const retired = context.state.steps - before;
+      target.retired += retired;
+      this.clock += retired;
+      this.running = outer === undefined
+        ? undefined
+        : { ...outer, base: outer.base + retired };
+      if (status === "blocked") {
+        this.reports.push(
+          `${prog.name}: blocked inside an NMI that interrupted the allocator`,
+        );
+        target.deadlocked = true;
+        return;
+      }
+      this.finish(target, context, status);
+    });
+  }
+
   /** Runs until every CPU is idle or stuck, or `maxSteps` scheduler steps pass. */
   run(options: { maxSteps?: number } = {}): RunSummary {
     const limit = this.clock + (options.maxSteps ?? 100_000_000);
