@@ -327,6 +327,7 @@ export class Kernel {
     while (left > 0 && !cpu.deadlocked) {
       const top = cpu.top ?? this.start(cpu);
       if (top === undefined) return;
+      this.irqWorkIfEnabled(cpu, top);
       const nmi = this.dueNmi(cpu, top);
       const current = nmi === undefined ? top : this.enterNmi(cpu, nmi);
       const budget = cpu.nmis.length > 0 ? 1 : left;
@@ -347,6 +348,21 @@ export class Kernel {
         this.finish(cpu, current, status);
       }
     }
+  }
+
+  /**
+   * Runs the allocator's queued irq_work on `cpu` if interrupts are on
+   * there: the kernel raises a self-IPI, so it runs at the next instruction
+   * boundary — unless the CPU is in an NMI or holds a bpf_spin_lock (taken
+   * with interrupts off).
+   */
+  private irqWorkIfEnabled(cpu: Cpu, top: RunningContext): void {
+    const ma = this.ma;
+    if (ma === undefined || top.level > 0 || ma.pendingIrqWork(cpu.id) === 0) {
+      return;
+    }
+    if (this.locks.heldBy(cpu.id, 0).length > 0) return;
+    ma.runIrqWork(cpu.id);
   }
 
   /** Starts the next queued task-level invocation on `cpu`, if any. */
