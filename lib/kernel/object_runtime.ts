@@ -27,6 +27,7 @@ import {
 } from "./object_loader.ts";
 import type { Kernel, LoadedProgram, ProgramRuntime } from "./kernel.ts";
 import { mapHelpers } from "./map_helpers.ts";
+import type { StateOwner } from "./helpers.ts";
 
 /** Helper id of `bpf_loop`. */
 export const BPF_FUNC_loop = 181;
@@ -64,7 +65,9 @@ export function loadObjectWithRuntime(
       metas,
       callbacks,
     });
-    for (const [id, fn] of graphKfuncs(runtime)) kfuncs.set(id, fn);
+    for (const [id, fn] of graphKfuncs(runtime)) {
+      kfuncs.set(id, withIrqWork(kernel, fn));
+    }
     for (const [id, fn] of graphHelpers()) helpers.set(id, fn);
   }
   for (const [id, fn] of iterKfuncs()) kfuncs.set(id, fn);
@@ -112,3 +115,27 @@ export function kernelProgram(
 }
 
 const RUNTIMES = new WeakMap<LoadedObject, ProgramRuntime>();
+
+/**
+ * A graph kfunc followed by the allocator's irq_work, when the kfunc queued
+ * some and interrupts are on: in the kernel the allocator raises a self-IPI
+ * that runs as soon as the kfunc returns — unless the CPU holds a
+ * bpf_spin_lock (interrupts off; the scheduler runs it after the unlock) or
+ * is in an NMI.
+ */
+function withIrqWork(kernel: Kernel, fn: KfuncFn): KfuncFn {
+  return (vm) => {
+    const result = fn(vm);
+    const owner = vm.owner as StateOwner | undefined;
+    if (owner !== undefined && owner.level === 0) {
+      const ma = kernel.globalMa;
+      const cpu = owner.cpu.id;
+      if (
+        ma.pendingIrqWork(cpu) > 0 && kernel.locks.heldBy(cpu, 0).length === 0
+      ) {
+        ma.runIrqWork(cpu);
+      }
+    }
+    return result;
+  };
+}
