@@ -58,17 +58,25 @@ for (const [cpus, q] of [[1, 64], [4, 1], [4, 4], [4, 64]]) {
   );
 }
 
-for (const [cpus, q] of [[1, 64], [4, 1], [4, 4], [4, 64]]) {
-  for (let i = 0; i < 20; i++) world(cpus, q);
+const CONFIGS: [number, number, "interp" | "jit"][] = [
+  [1, 64, "interp"],
+  [4, 1, "interp"],
+  [4, 4, "interp"],
+  [4, 64, "interp"],
+  [4, 64, "jit"],
+  [4, 1024, "jit"],
+];
+for (const [cpus, q, engine] of CONFIGS) {
+  for (let i = 0; i < 20; i++) world(cpus, q, engine);
   let best = Infinity;
   let insns = 0;
   for (let i = 0; i < 20; i++) {
     const t0 = performance.now();
-    insns = world(cpus, q).insns;
+    insns = world(cpus, q, engine).insns;
     best = Math.min(best, performance.now() - t0);
   }
   console.log(
-    `${cpus} CPU(s), quantum ≤ ${q}: ${
+    `${cpus} CPU(s), quantum ≤ ${q}, ${engine}: ${
       (insns / best / 1000).toFixed(2)
     } M simulated insns/s ` +
       `(${(best * 1e6 / insns).toFixed(1)} ns/insn, ${insns} insns)`,
