@@ -8,6 +8,7 @@ import { asmCommand } from "./asm.ts";
 import { type Command, type Output, STDIO } from "./command.ts";
 import { btfCommand } from "./btf.ts";
 import { disasmCommand } from "./disasm.ts";
+import { fuzzCommand } from "./fuzz.ts";
 import { inspectCommand } from "./inspect.ts";
 import { runCommand } from "./run.ts";
 import { scenarioCommand } from "./scenario.ts";
@@ -21,6 +22,7 @@ export const COMMANDS: readonly Command[] = [
   inspectCommand,
   btfCommand,
   scenarioCommand,
+  fuzzCommand,
 ];
 
 function topHelp(): string {
