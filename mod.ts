@@ -82,6 +82,16 @@ export * from "./lib/exec/mod.ts";
 // BTF
 export * from "./lib/btf/mod.ts";
 
+// The verifier
+export {
+  assertAccepted,
+  VerifierError,
+  verifyObject,
+  type VerifyOptions,
+  verifyProgram,
+  type VerifyResult,
+} from "./lib/verifier/verify.ts";
+
 // Objects: ELF as libbpf reads it
 export * from "./lib/elf/mod.ts";
 

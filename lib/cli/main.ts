@@ -12,6 +12,7 @@ import { fuzzCommand } from "./fuzz.ts";
 import { inspectCommand } from "./inspect.ts";
 import { runCommand } from "./run.ts";
 import { scenarioCommand } from "./scenario.ts";
+import { verifyCommand } from "./verify.ts";
 import { InputError, UsageError } from "./usage.ts";
 
 /** Every command, in the order the help lists them. */
@@ -19,6 +20,7 @@ export const COMMANDS: readonly Command[] = [
   asmCommand,
   disasmCommand,
   runCommand,
+  verifyCommand,
   inspectCommand,
   btfCommand,
   scenarioCommand,

@@ -1,0 +1,397 @@
+/**
+ * Helper arguments: `check_func_arg()` for the argument kinds of
+ * helper_protos.ts — register types (`compatible_reg_types[]`), map keys
+ * and values, memory and size pairs (`check_helper_mem_access()`), the
+ * constant array key that makes a lookup non-NULL — plus the prototypes
+ * used for map element helpers until helper_protos.ts knows them.
+ * @module
+ */
+import { helperName } from "../isa/helper_ids.ts";
+import { checkRegArg } from "./check_alu.ts";
+import {
+  checkMapAccess,
+  checkMemAccess,
+  checkMemRegionAccess,
+  checkPacketAccess,
+  checkStackAccessWithinBounds,
+} from "./check_mem.ts";
+import { EACCES, EINVAL, type Env } from "./env.ts";
+import type { ArgType, HelperProto } from "./helper_protos.ts";
+import type { RegState } from "./reg_state.ts";
+import {
+  baseType,
+  CONST_PTR_TO_DYNPTR,
+  CONST_PTR_TO_MAP,
+  MEM_ALLOC,
+  MEM_PERCPU,
+  MEM_RCU,
+  MEM_RDONLY,
+  MEM_RINGBUF,
+  PTR_MAYBE_NULL,
+  PTR_TO_BTF_ID,
+  PTR_TO_BUF,
+  PTR_TO_CTX,
+  PTR_TO_FUNC,
+  PTR_TO_MAP_KEY,
+  PTR_TO_MAP_VALUE,
+  PTR_TO_MEM,
+  PTR_TO_PACKET,
+  PTR_TO_PACKET_META,
+  PTR_TO_SOCK_COMMON,
+  PTR_TO_SOCKET,
+  PTR_TO_STACK,
+  PTR_TO_TCP_SOCK,
+  PTR_TO_XDP_SOCK,
+  PTR_TRUSTED,
+  regTypeStr,
+  SCALAR_VALUE,
+} from "./reg_types.ts";
+import { curFrame, STACK_SPILL, STACK_ZERO } from "./state.ts";
+import { checkMapArg } from "./map_compat.ts";
+import { tnumIsConst } from "./tnum.ts";
+
+const BPF_MAX_VAR_SIZ = 1 << 29;
+const BPF_MAP_TYPE_ARRAY = 2;
+const BPF_MAP_TYPE_PERCPU_ARRAY = 6;
+const BPF_MAP_TYPE_SOCKMAP = 15;
+const BPF_MAP_TYPE_SOCKHASH = 18;
+
+const A = (base: ArgType["base"], ...flags: ArgType["flags"][number][]) => ({
+  base,
+  flags,
+});
+
+/** Prototypes used until helper_protos.ts knows a helper (map element helpers). */
+export const FALLBACK_PROTOS: Record<number, HelperProto> = {
+  1: proto(1, { base: "RET_PTR_TO_MAP_VALUE", flags: ["PTR_MAYBE_NULL"] }, [
+    A("ARG_CONST_MAP_PTR"),
+    A("ARG_PTR_TO_MAP_KEY"),
+  ]),
+  2: proto(2, { base: "RET_INTEGER", flags: [] }, [
+    A("ARG_CONST_MAP_PTR"),
+    A("ARG_PTR_TO_MAP_KEY"),
+    A("ARG_PTR_TO_MAP_VALUE"),
+    A("ARG_ANYTHING"),
+  ]),
+  3: proto(3, { base: "RET_INTEGER", flags: [] }, [
+    A("ARG_CONST_MAP_PTR"),
+    A("ARG_PTR_TO_MAP_KEY"),
+  ]),
+};
+
+function proto(
+  id: number,
+  ret: HelperProto["ret"],
+  args: ArgType[],
+): HelperProto {
+  return {
+    id,
+    name: helperName(id) ?? `#${id}`,
+    symbol: `bpf_${helperName(id) ?? id}_proto`,
+    gplOnly: false,
+    pktAccess: true,
+    mightSleep: false,
+    allowFastcall: false,
+    ret,
+    args,
+  };
+}
+
+/** What argument checking learned (`struct bpf_call_arg_meta`). */
+export interface CallMeta {
+  /** Register holding the map argument, -1 if none. */
+  mapRegno: number;
+  /** A constant array key (`const_map_key`), -1 if none. */
+  constMapKey: bigint;
+  /** Register of a raw (uninitialised) memory argument, -1 if none. */
+  rawRegno: number;
+  /** Its size. */
+  rawSize: number;
+  /** Register passed to a release function, -1 if none. */
+  releaseRegno: number;
+  /** Constant size of an allocation (`mem_size`). */
+  memSize: number;
+}
+
+const MEM_TYPES = [
+  PTR_TO_STACK,
+  PTR_TO_PACKET,
+  PTR_TO_PACKET_META,
+  PTR_TO_MAP_KEY,
+  PTR_TO_MAP_VALUE,
+  PTR_TO_MEM,
+  PTR_TO_MEM | MEM_RINGBUF,
+  PTR_TO_BUF,
+  PTR_TO_BTF_ID | PTR_TRUSTED,
+];
+
+const BTF_PTR_TYPES = [
+  PTR_TO_BTF_ID,
+  PTR_TO_BTF_ID | PTR_TRUSTED,
+  PTR_TO_BTF_ID | MEM_RCU,
+];
+const SOCK_COMMON_TYPES = [
+  PTR_TO_SOCK_COMMON,
+  PTR_TO_SOCKET,
+  PTR_TO_TCP_SOCK,
+  PTR_TO_XDP_SOCK,
+];
+
+/** `compatible_reg_types[]`: register types each argument kind accepts, in the kernel's order. */
+const COMPATIBLE: Partial<Record<ArgType["base"], readonly number[]>> = {
+  ARG_PTR_TO_MAP_KEY: MEM_TYPES,
+  ARG_PTR_TO_MAP_VALUE: MEM_TYPES,
+  ARG_CONST_SIZE: [SCALAR_VALUE],
+  ARG_CONST_SIZE_OR_ZERO: [SCALAR_VALUE],
+  ARG_CONST_ALLOC_SIZE_OR_ZERO: [SCALAR_VALUE],
+  ARG_CONST_MAP_PTR: [CONST_PTR_TO_MAP],
+  ARG_PTR_TO_CTX: [PTR_TO_CTX],
+  ARG_PTR_TO_SOCK_COMMON: SOCK_COMMON_TYPES,
+  ARG_PTR_TO_BTF_ID_SOCK_COMMON: [
+    ...SOCK_COMMON_TYPES,
+    PTR_TO_BTF_ID,
+    PTR_TO_BTF_ID | PTR_TRUSTED,
+  ],
+  ARG_PTR_TO_SOCKET: [PTR_TO_SOCKET],
+  ARG_PTR_TO_BTF_ID: BTF_PTR_TYPES,
+  ARG_PTR_TO_SPIN_LOCK: [PTR_TO_MAP_VALUE, PTR_TO_BTF_ID | MEM_ALLOC],
+  ARG_PTR_TO_MEM: MEM_TYPES,
+  ARG_PTR_TO_RINGBUF_MEM: [PTR_TO_MEM | MEM_RINGBUF],
+  ARG_PTR_TO_PERCPU_BTF_ID: [
+    PTR_TO_BTF_ID | MEM_PERCPU,
+    PTR_TO_BTF_ID | MEM_PERCPU | MEM_RCU,
+    PTR_TO_BTF_ID | MEM_PERCPU | PTR_TRUSTED,
+  ],
+  ARG_PTR_TO_FUNC: [PTR_TO_FUNC],
+  ARG_PTR_TO_STACK: [PTR_TO_STACK],
+  ARG_PTR_TO_CONST_STR: [PTR_TO_MAP_VALUE],
+  ARG_PTR_TO_TIMER: [PTR_TO_MAP_VALUE],
+  ARG_KPTR_XCHG_DEST: [PTR_TO_MAP_VALUE, PTR_TO_BTF_ID | MEM_ALLOC],
+  ARG_PTR_TO_DYNPTR: [PTR_TO_STACK, CONST_PTR_TO_DYNPTR],
+};
+
+// mirrors check_reg_type(): the register's type must be one of `types`
+function checkRegType(
+  env: Env,
+  regno: number,
+  reg: RegState,
+  types: readonly number[],
+  arg: ArgType,
+): void {
+  let t = reg.type;
+  if (arg.flags.includes("MEM_RDONLY")) t &= ~MEM_RDONLY;
+  if (arg.flags.includes("PTR_MAYBE_NULL")) t &= ~PTR_MAYBE_NULL;
+  if (types.includes(t) || types.includes(t & ~MEM_RDONLY)) return;
+  env.fail(
+    EACCES,
+    `R${regno} type=${regTypeStr(reg.type)} expected=${
+      types.map(regTypeStr).join(", ")
+    }`,
+  );
+}
+
+// mirrors check_helper_mem_access()
+function checkHelperMem(
+  env: Env,
+  regno: number,
+  size: number,
+  write: boolean,
+  zeroOk: boolean,
+): void {
+  const reg = curFrame(env.cur).regs[regno];
+  switch (baseType(reg.type)) {
+    case PTR_TO_PACKET:
+    case PTR_TO_PACKET_META:
+      return checkPacketAccess(env, regno, reg.off, size, zeroOk);
+    case PTR_TO_MAP_KEY:
+      return checkMemRegionAccess(
+        env,
+        regno,
+        reg.off,
+        size,
+        reg.map!.keySize,
+        false,
+      );
+    case PTR_TO_MAP_VALUE:
+      return checkMapAccess(env, regno, reg.off, size, zeroOk);
+    case PTR_TO_MEM:
+      return checkMemRegionAccess(
+        env,
+        regno,
+        reg.off,
+        size,
+        reg.memSize,
+        zeroOk,
+      );
+    case PTR_TO_STACK:
+      if (size === 0 && !zeroOk) env.fail(EACCES, "invalid zero-sized read");
+      checkStackAccessWithinBounds(
+        env,
+        regno,
+        reg.off,
+        size,
+        write ? "write" : "read",
+      );
+      if (write) {
+        // a helper may write anything: the bytes become MISC
+        for (let i = 0; i < size; i++) {
+          checkMemAccess(env, regno, i, 1, "write", -1, false);
+        }
+      }
+      return;
+    case PTR_TO_BTF_ID:
+    case PTR_TO_CTX:
+    case PTR_TO_BUF:
+      return;
+    default:
+      if (zeroOk && size === 0 && reg.type === SCALAR_VALUE) return;
+      env.fail(
+        EACCES,
+        `R${regno} type=${regTypeStr(reg.type)} expected=${
+          regTypeStr(PTR_TO_STACK)
+        }`,
+      );
+  }
+}
+
+// mirrors get_constant_map_key(): a constant key spilled on the stack
+function constantMapKey(env: Env, key: RegState, keySize: number): bigint {
+  if (key.type !== PTR_TO_STACK || !tnumIsConst(key.s.varOff)) return -1n;
+  const f = env.cur.frames[key.frameno];
+  const stackOff = key.off + Number(key.s.varOff.value);
+  const slot = -stackOff - 1;
+  const spi = Math.floor(slot / 8);
+  const off = slot % 8;
+  if (spi >= f.stack.length) return -1n;
+  const stype = f.stack[spi].slotType;
+  let zero = 0;
+  for (let i = off; i >= 0 && stype[i] === STACK_ZERO; i--) zero++;
+  if (zero >= keySize) return 0n;
+  if (stype[7] !== STACK_SPILL || f.stack[spi].spilled.type !== SCALAR_VALUE) {
+    return -1n;
+  }
+  let spill = 0;
+  for (let i = off; i >= 0 && stype[i] === STACK_SPILL; i--) spill++;
+  if (spill !== keySize) return -1n;
+  const r = f.stack[spi].spilled;
+  return tnumIsConst(r.s.varOff) ? BigInt.asIntN(64, r.s.varOff.value) : -1n;
+}
+
+/** Mirrors `check_func_arg()` for argument `argNo` of `p`. */
+export function checkFuncArg(
+  env: Env,
+  p: HelperProto,
+  argNo: number,
+  meta: CallMeta,
+): void {
+  const arg = p.args[argNo];
+  const regno = argNo + 1;
+  if (arg.base === "ARG_DONTCARE") return;
+  const reg = checkRegArg(env, regno, "src");
+  if (arg.base === "ARG_ANYTHING") return;
+  const mayBeNull = arg.flags.includes("PTR_MAYBE_NULL");
+  if (
+    mayBeNull && reg.type === SCALAR_VALUE && tnumIsConst(reg.s.varOff) &&
+    reg.s.varOff.value === 0n
+  ) return;
+  const regs = curFrame(env.cur).regs;
+  let compatible = COMPATIBLE[arg.base];
+  const argMap = meta.mapRegno >= 0 ? regs[meta.mapRegno].map : null;
+  if (
+    arg.base === "ARG_PTR_TO_MAP_VALUE" && argMap &&
+    (argMap.typeId === BPF_MAP_TYPE_SOCKMAP ||
+      argMap.typeId === BPF_MAP_TYPE_SOCKHASH)
+  ) {
+    // resolve_map_arg_type(): sockmap values are sockets
+    compatible = COMPATIBLE.ARG_PTR_TO_BTF_ID_SOCK_COMMON;
+    checkRegType(env, regno, reg, compatible!, arg);
+    return;
+  }
+  if (compatible) checkRegType(env, regno, reg, compatible, arg);
+  if (arg.flags.includes("OBJ_RELEASE")) meta.releaseRegno = regno;
+  switch (arg.base) {
+    case "ARG_CONST_MAP_PTR": {
+      meta.mapRegno = regno;
+      const err = reg.map ? checkMapArg(reg.map.typeId, p.id) : null;
+      if (err) env.fail(EINVAL, err);
+      return;
+    }
+    case "ARG_PTR_TO_MAP_KEY":
+    case "ARG_PTR_TO_MAP_VALUE": {
+      const map = meta.mapRegno >= 0 ? regs[meta.mapRegno].map : null;
+      if (!map) {
+        env.fail(
+          EACCES,
+          `invalid map_ptr to access map->${
+            arg.base === "ARG_PTR_TO_MAP_KEY" ? "key" : "value"
+          }`,
+        );
+      }
+      const isKey = arg.base === "ARG_PTR_TO_MAP_KEY";
+      const size = isKey ? map.keySize : map.valueSize;
+      const uninit = arg.flags.includes("MEM_UNINIT");
+      checkHelperMem(env, regno, size, uninit, false);
+      if (
+        isKey &&
+        (map.typeId === BPF_MAP_TYPE_ARRAY ||
+          map.typeId === BPF_MAP_TYPE_PERCPU_ARRAY)
+      ) meta.constMapKey = constantMapKey(env, reg, size);
+      return;
+    }
+    case "ARG_PTR_TO_CTX":
+      if (reg.off) {
+        env.fail(
+          EACCES,
+          `dereference of modified ctx ptr R${regno} off=${reg.off} disallowed`,
+        );
+      }
+      return;
+    case "ARG_CONST_SIZE":
+    case "ARG_CONST_SIZE_OR_ZERO":
+    case "ARG_CONST_ALLOC_SIZE_OR_ZERO": {
+      const zeroOk = arg.base !== "ARG_CONST_SIZE";
+      if (reg.s.smin < 0n) {
+        env.fail(
+          EACCES,
+          `R${regno} min value is negative, either use unsigned or 'var &= const'`,
+        );
+      }
+      if (reg.s.umin === 0n && !zeroOk) {
+        env.fail(
+          EACCES,
+          `R${regno} invalid zero-sized read: u64=[${reg.s.umin},${reg.s.umax}]`,
+        );
+      }
+      if (reg.s.umax >= BigInt(BPF_MAX_VAR_SIZ)) {
+        env.fail(
+          EACCES,
+          `R${regno} unbounded memory access, use 'var &= const' or 'if (var < const)'`,
+        );
+      }
+      if (arg.base === "ARG_CONST_ALLOC_SIZE_OR_ZERO") {
+        if (tnumIsConst(reg.s.varOff)) {
+          meta.memSize = Number(reg.s.varOff.value);
+        }
+        return;
+      }
+      const prev = p.args[argNo - 1];
+      const write = prev.flags.includes("MEM_UNINIT") ||
+        prev.flags.includes("MEM_WRITE");
+      checkHelperMem(env, regno - 1, Number(reg.s.umax), write, zeroOk);
+      return;
+    }
+    case "ARG_PTR_TO_MEM": {
+      const size = p.argSizes?.[argNo];
+      if (arg.flags.includes("MEM_FIXED_SIZE") && size !== undefined) {
+        const write = arg.flags.includes("MEM_UNINIT") ||
+          arg.flags.includes("MEM_WRITE");
+        checkHelperMem(env, regno, size, write, false);
+      }
+      return;
+    }
+    default:
+      // other kinds (BTF ids, dynptrs, timers, functions, strings) are
+      // checked for their register type only
+      return;
+  }
+}

@@ -1,0 +1,204 @@
+/**
+ * The verifier environment (`struct bpf_verifier_env`): the program and its
+ * object, the pre-pass results, the maps, the log, the branch stack, the
+ * explored states and the counters the statistics trailer prints.
+ * @module
+ */
+import type { Insn } from "../isa/insn.ts";
+import type { BpfProgram, ObjectFile } from "../elf/types.ts";
+import type { BpfMapDef } from "../elf/maps.ts";
+import type { InsnAux } from "./insn_aux.ts";
+import type { SubprogLayout } from "./subprogs.ts";
+import type { MapRef } from "./reg_state.ts";
+import {
+  copyVerifierState,
+  type SlotStates,
+  type VerifierState,
+} from "./state.ts";
+import { VerifierLog } from "./log.ts";
+
+/** errno values the main pass returns (positive; results carry them negated). */
+export const EACCES = 13;
+/** -EINVAL. */
+export const EINVAL = 22;
+/** -E2BIG. */
+export const E2BIG = 7;
+/** -EFAULT. */
+export const EFAULT = 14;
+/** -ENOTSUPP. */
+export const ENOTSUPP = 524;
+
+/**
+ * Thrown inside the main pass when the kernel would `return -E…` after
+ * logging; the caller turns it into a rejection.
+ */
+export class VerifyAbort extends Error {
+  /** The (negative) errno of the load. */
+  readonly errno: number;
+  /** Slot being verified. */
+  readonly insnIndex: number;
+
+  /** Builds the abort for `-errno` at `insnIndex`. */
+  constructor(errno: number, insnIndex: number, message: string) {
+    super(message);
+    this.name = "VerifyAbort";
+    this.errno = -errno;
+    this.insnIndex = insnIndex;
+  }
+}
+
+/** `BPF_COMPLEXITY_LIMIT_JMP_SEQ`: at most this many queued branches. */
+export const BPF_COMPLEXITY_LIMIT_JMP_SEQ = 8192;
+
+/** A branch waiting on the stack (`struct bpf_verifier_stack_elem`). */
+export interface StackElem {
+  /** The state to resume. */
+  readonly state: VerifierState;
+  /** Slot to resume at. */
+  readonly insnIdx: number;
+  /** Slot that branched. */
+  readonly prevInsnIdx: number;
+  /** Log position to rewind to (level 1). */
+  readonly logPos: number;
+}
+
+/** `struct bpf_verifier_env` for one program. */
+export class Env {
+  /** The object the program came from. */
+  readonly obj: ObjectFile;
+  /** The program. */
+  readonly prog: BpfProgram;
+  /** Decoded slots. */
+  readonly insns: readonly Insn[];
+  /** Subprograms (from the pre-pass). */
+  readonly layout: SubprogLayout;
+  /** Per-slot flags (from the pre-pass). */
+  readonly aux: InsnAux;
+  /** The object's maps as registers refer to them. */
+  readonly maps: readonly MapRef[];
+  /** The log. */
+  readonly log: VerifierLog;
+  /** `insn_processed`. */
+  insnProcessed = 0;
+  /** `id_gen`. */
+  idGen = 0;
+  /** The state being explored. */
+  cur!: VerifierState;
+  /** `env->insn_idx`. */
+  insnIdx = 0;
+  /** `env->prev_insn_idx`. */
+  prevInsnIdx = -1;
+  /** The branch stack (`env->head`). */
+  readonly stack: StackElem[] = [];
+  /** Explored states by slot (`explored_states`). */
+  readonly explored: Map<number, SlotStates> = new Map();
+  /** `jmps_processed`. */
+  jmpsProcessed = 0;
+  /** `prev_jmps_processed`. */
+  prevJmpsProcessed = 0;
+  /** `prev_insn_processed`. */
+  prevInsnProcessed = 0;
+  /** `total_states`. */
+  totalStates = 0;
+  /** `peak_states`. */
+  peakStates = 0;
+  /** Live explored states (`explored_states` count). */
+  liveStates = 0;
+  /** `max_states_per_insn`. */
+  maxStatesPerInsn = 0;
+  /** The state to print after a pop (`do_print_state`). */
+  doPrintState = false;
+  /** Global subprograms called so far (verified after the main pass). */
+  readonly calledGlobals: Set<number> = new Set();
+  /** Whether subprogram `i` is a global function (BTF linkage). */
+  isGlobal: (subprog: number) => boolean = () => false;
+  /** Name of subprogram `i` for the log. */
+  funcName: (subprog: number) => string = (i) => `func#${i}`;
+  /** `prog->gpl_compatible`. */
+  readonly gplCompatible: boolean;
+  /** Per slot: the pointer type a load/store first used (`aux->ptr_type`), -1 unset. */
+  readonly ptrTypes: Int32Array;
+
+  /** Sets up the environment for `prog` of `obj`. */
+  constructor(
+    obj: ObjectFile,
+    prog: BpfProgram,
+    layout: SubprogLayout,
+    aux: InsnAux,
+    logLevel: number,
+  ) {
+    this.obj = obj;
+    this.prog = prog;
+    this.insns = prog.insns;
+    this.layout = layout;
+    this.aux = aux;
+    this.log = new VerifierLog(logLevel);
+    this.maps = obj.maps.map((m, index) => mapRef(m, index));
+    this.gplCompatible = isGplCompatible(obj.license);
+    this.ptrTypes = new Int32Array(prog.insns.length).fill(-1);
+  }
+
+  /**
+   * Mirrors `push_stack()`: queues a copy of the current state to resume at
+   * `insnIdx` and returns that copy (callers then adjust it).
+   */
+  pushStack(insnIdx: number, prevInsnIdx: number): VerifierState {
+    const state = copyVerifierState(this.cur);
+    state.insnIdx = insnIdx;
+    if (state.parent) state.parent.branches++;
+    this.stack.push({ state, insnIdx, prevInsnIdx, logPos: this.log.endPos });
+    if (this.stack.length > BPF_COMPLEXITY_LIMIT_JMP_SEQ) {
+      this.fail(
+        E2BIG,
+        `The sequence of ${this.stack.length} jumps is too complex.`,
+      );
+    }
+    return state;
+  }
+
+  /** Logs `message` (one line) and aborts with `-errno`. */
+  fail(errno: number, message: string): never {
+    this.log.write(message + "\n");
+    throw new VerifyAbort(errno, this.insnIdx, message);
+  }
+
+  /** Aborts with `-errno` after the caller has logged `message` itself. */
+  abort(errno: number, message: string): never {
+    throw new VerifyAbort(errno, this.insnIdx, message);
+  }
+
+  /** A fresh id (`++env->id_gen`). */
+  newId(): number {
+    return ++this.idGen;
+  }
+
+  /** Program type (libbpf name). */
+  get progType(): string {
+    return this.prog.type;
+  }
+}
+
+function mapRef(m: BpfMapDef, index: number): MapRef {
+  return {
+    index,
+    name: m.name,
+    typeId: m.typeId,
+    keySize: m.keySize,
+    valueSize: m.valueSize,
+    maxEntries: m.maxEntries,
+    flags: m.flags,
+    inner: m.innerMap ? mapRef(m.innerMap, -1) : undefined,
+  };
+}
+
+// mirrors license_is_gpl_compatible()
+function isGplCompatible(license: string): boolean {
+  return [
+    "GPL",
+    "GPL v2",
+    "GPL and additional rights",
+    "Dual BSD/GPL",
+    "Dual MIT/GPL",
+    "Dual MPL/GPL",
+  ].includes(license);
+}

@@ -1,0 +1,202 @@
+/**
+ * Verifier states: `struct bpf_func_state` (one call frame: registers and
+ * stack slots, each byte typed STACK_SPILL / MISC / ZERO / INVALID, with the
+ * spilled register) and `struct bpf_verifier_state` (the call frames, the
+ * acquired references with the instruction that acquired them, active locks).
+ * @module
+ */
+import { MAX_BPF_REG } from "../isa/opcodes.ts";
+import {
+  copyReg,
+  markRegPointer,
+  notInitReg,
+  regsEqual,
+  type RegState,
+} from "./reg_state.ts";
+import { PTR_TO_STACK } from "./reg_types.ts";
+
+/** `BPF_REG_SIZE`: a stack slot holds one register, 8 bytes. */
+export const BPF_REG_SIZE = 8;
+
+/** `enum bpf_stack_slot_type`. */
+export const STACK_INVALID = 0;
+/** A spilled register (`spilled_ptr` holds it). */
+export const STACK_SPILL = 1;
+/** Some unknown bytes were written. */
+export const STACK_MISC = 2;
+/** Known zero bytes. */
+export const STACK_ZERO = 3;
+/** Part of a dynptr. */
+export const STACK_DYNPTR = 4;
+/** Part of an iterator. */
+export const STACK_ITER = 5;
+
+/** Letters the log uses for slot types (`slot_type_char`). */
+export const SLOT_TYPE_CHAR = "?rm0dif";
+
+/** One 8-byte stack slot; mirrors `struct bpf_stack_state`. */
+export interface StackSlot {
+  /** Type of each byte; index j is the byte at `-(spi*8) - 1 - j` from fp. */
+  slotType: Uint8Array;
+  /** The register spilled into the slot (meaningful when byte 7 is STACK_SPILL). */
+  spilled: RegState;
+}
+
+/** One call frame; mirrors `struct bpf_func_state`. */
+export interface FuncState {
+  /** R0–R10. */
+  regs: RegState[];
+  /** Slots from fp-8 downwards (`stack[spi]` covers fp-8*(spi+1) … fp-8*spi-1). */
+  stack: StackSlot[];
+  /** This frame's number (0 for the main function). */
+  frameno: number;
+  /** Slot of the call instruction that created the frame (-1 for frame 0). */
+  callsite: number;
+  /** Index of the subprogram this frame runs. */
+  subprogno: number;
+}
+
+/** An acquired reference or lock; mirrors `struct bpf_reference_state`. */
+export interface RefState {
+  /** `ptr` (a pointer to release), `lock` (bpf_spin_lock), `irq`, `rcu`. */
+  type: "ptr" | "lock" | "irq";
+  /** The `ref_obj_id` handed out. */
+  id: number;
+  /** The instruction that acquired it (for leak explanations). */
+  insnIdx: number;
+}
+
+/** The whole state on one path; mirrors `struct bpf_verifier_state`. */
+export interface VerifierState {
+  /** Call frames; `frames[curframe]` runs. */
+  frames: FuncState[];
+  /** Index of the running frame. */
+  curframe: number;
+  /** Acquired references and locks, in acquisition order. */
+  refs: RefState[];
+  /** Number of held spin locks (`active_locks`). */
+  activeLocks: number;
+  /** The slot this state is at (for explored states). */
+  insnIdx: number;
+  /** `may_goto_depth`: may_goto fall-throughs taken on this path. */
+  loopDepth: number;
+  /** The last checkpoint on this path (`parent`), null at the start. */
+  parent: Checkpoint | null;
+}
+
+/**
+ * A state remembered at a prune point (`struct bpf_verifier_state_list`):
+ * `branches` counts paths from it still being explored (0 = all proven
+ * safe, so it may prune); hits and misses decide eviction.
+ */
+export interface Checkpoint {
+  /** The state as it was when recorded. */
+  readonly state: VerifierState;
+  /** Paths from it still being explored. */
+  branches: number;
+  /** Times it pruned a path (`hit_cnt`). */
+  hitCnt: number;
+  /** Times it did not match (`miss_cnt`). */
+  missCnt: number;
+  /** Fingerprint of the running frame for the infinite-loop check. */
+  readonly loopKey: string;
+}
+
+/**
+ * The explored states of one slot: completed ones (`done`, usable for
+ * pruning) apart from those still being explored (`active`, only checked
+ * for infinite loops, looked up by fingerprint).
+ */
+export interface SlotStates {
+  /** Checkpoints whose every path finished. */
+  done: Checkpoint[];
+  /** Checkpoints still being explored, by `loopKey`. */
+  readonly active: Map<string, Checkpoint[]>;
+  /** Number of checkpoints in `active`. */
+  activeCount: number;
+}
+
+/** A fresh frame with R10 = fp0 and every other register NOT_INIT. */
+export function newFuncState(
+  frameno: number,
+  callsite: number,
+  subprogno: number,
+): FuncState {
+  const regs: RegState[] = [];
+  for (let i = 0; i < MAX_BPF_REG; i++) regs.push(notInitReg());
+  markRegPointer(regs[10], PTR_TO_STACK);
+  regs[10].frameno = frameno;
+  return { regs, stack: [], frameno, callsite, subprogno };
+}
+
+function copySlot(s: StackSlot): StackSlot {
+  return { slotType: s.slotType.slice(), spilled: copyReg(s.spilled) };
+}
+
+/** Mirrors `copy_func_state()`. */
+export function copyFuncState(f: FuncState): FuncState {
+  return {
+    regs: f.regs.map(copyReg),
+    stack: f.stack.map(copySlot),
+    frameno: f.frameno,
+    callsite: f.callsite,
+    subprogno: f.subprogno,
+  };
+}
+
+/** Mirrors `copy_verifier_state()`. */
+export function copyVerifierState(s: VerifierState): VerifierState {
+  return {
+    frames: s.frames.map(copyFuncState),
+    curframe: s.curframe,
+    refs: s.refs.map((r) => ({ ...r })),
+    activeLocks: s.activeLocks,
+    insnIdx: s.insnIdx,
+    loopDepth: s.loopDepth,
+    parent: s.parent,
+  };
+}
+
+/** Bytes of stack this frame has touched (`allocated_stack`). */
+export function allocatedStack(f: FuncState): number {
+  return f.stack.length * BPF_REG_SIZE;
+}
+
+/** Mirrors `grow_stack_state()`: make room for `size` bytes below fp. */
+export function growStack(f: FuncState, size: number): void {
+  const slots = Math.ceil(size / BPF_REG_SIZE);
+  while (f.stack.length < slots) {
+    f.stack.push({
+      slotType: new Uint8Array(BPF_REG_SIZE),
+      spilled: notInitReg(),
+    });
+  }
+}
+
+/** True when the slot holds a spilled register (`is_spilled_reg()`). */
+export function isSpilledReg(slot: StackSlot): boolean {
+  return slot.slotType[BPF_REG_SIZE - 1] === STACK_SPILL;
+}
+
+/** Exact equality of two frames (registers and stack). */
+export function funcStatesEqual(a: FuncState, b: FuncState): boolean {
+  if (a.callsite !== b.callsite || a.stack.length !== b.stack.length) {
+    return false;
+  }
+  for (let i = 0; i < a.regs.length; i++) {
+    if (!regsEqual(a.regs[i], b.regs[i])) return false;
+  }
+  for (let i = 0; i < a.stack.length; i++) {
+    const x = a.stack[i], y = b.stack[i];
+    for (let j = 0; j < BPF_REG_SIZE; j++) {
+      if (x.slotType[j] !== y.slotType[j]) return false;
+    }
+    if (isSpilledReg(x) && !regsEqual(x.spilled, y.spilled)) return false;
+  }
+  return true;
+}
+
+/** The running frame. */
+export function curFrame(s: VerifierState): FuncState {
+  return s.frames[s.curframe];
+}
