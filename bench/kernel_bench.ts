@@ -34,8 +34,9 @@ out:
 function world(
   cpus: number,
   maxQuantum: number,
+  engine: "interp" | "jit" = "interp",
 ): { steps: number; insns: number } {
-  const k = new Kernel({ cpus, seed: 1, keepTrace: false, maxQuantum });
+  const k = new Kernel({ cpus, seed: 1, keepTrace: false, maxQuantum, engine });
   const value = k.space.mapRegion("map_value", 16);
   const prog = k.load("locked_loop", LOCKED_LOOP);
   for (let i = 0; i < 8; i++) k.submit(i % cpus, prog, { r1: value });
