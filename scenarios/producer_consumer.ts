@@ -58,7 +58,10 @@ export const scenario = defineScenario({
       return v.offset;
     };
     const counters = () => {
-      const v = bss.lookupValueCopy(new Uint8Array(4))!;
+      const v = bss.lookupValueCopy(new Uint8Array(4));
+      if (typeof v === "number") {
+        throw new Error(`reading .bss failed: errno ${v}`);
+      }
       const view = new DataView(v.buffer, v.byteOffset);
       const at = (name: string) => view.getBigUint64(offsetOf(name), true);
       return {

@@ -49,7 +49,10 @@ export const scenario = defineScenario({
     }
     const read = (name: string) => {
       const v = datasec.vars.find((v) => object.btf?.nameOf(v.type) === name);
-      const bytes = bss.lookupValueCopy(new Uint8Array(4))!;
+      const bytes = bss.lookupValueCopy(new Uint8Array(4));
+      if (typeof bytes === "number") {
+        throw new Error(`reading .bss failed: errno ${bytes}`);
+      }
       return new DataView(bytes.buffer, bytes.byteOffset).getBigUint64(
         v!.offset,
         true,
