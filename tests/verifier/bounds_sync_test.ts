@@ -26,6 +26,7 @@ import {
   unknownScalar,
 } from "../../lib/verifier/scalar.ts";
 import { tnum, U64_MAX } from "../../lib/verifier/tnum.ts";
+import { seeded } from "./seeded.ts";
 
 function scalar(fields: Partial<Scalar>): Scalar {
   return Object.assign(unknownScalar(), fields);
@@ -244,42 +245,10 @@ Deno.test("bounds_sync: helpers", async (t) => {
 
 // --- seeded property test: syncing keeps every described value -------------
 
-let seed = 0x2545f491;
-function rnd32(): number {
-  seed ^= seed << 13;
-  seed ^= seed >>> 17;
-  seed ^= seed << 5;
-  return seed >>> 0;
-}
-function rnd64(): bigint {
-  return (BigInt(rnd32()) << 32n) | BigInt(rnd32());
-}
-function interesting(): bigint {
-  const specials = [
-    0n,
-    1n,
-    0x7fn,
-    0x80n,
-    0xffn,
-    0x7fff_ffffn,
-    0x8000_0000n,
-    0xffff_ffffn,
-    1n << 32n,
-    1n << 63n,
-  ];
-  const r = rnd32() % 4;
-  if (r === 0) {
-    return specials[rnd32() % specials.length] + BigInt(rnd32() % 5) - 2n;
-  }
-  if (r === 1) return BigInt(rnd32() % 1000);
-  return rnd64();
-}
-function around(x: bigint, lo: bigint, hi: bigint): [bigint, bigint] {
-  const spread = (1n << BigInt(rnd32() % 64)) - 1n;
-  const a = x - (rnd64() & spread);
-  const b = x + (rnd64() & spread);
-  return [a < lo ? lo : a, b > hi ? hi : b];
-}
+const { rnd32, rnd64, interesting, around } = seeded(0x2545f491, {
+  smallBelow: 1000,
+  wrapToU64: false,
+});
 /** A random scalar containing `x`, with random constraints in every view. */
 function randomScalarAround(x: bigint): Scalar {
   const u = BigInt.asUintN(64, x);

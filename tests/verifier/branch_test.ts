@@ -23,6 +23,7 @@ import {
 } from "../../lib/verifier/scalar.ts";
 import { adjustScalarImm } from "../../lib/verifier/scalar_alu.ts";
 import { tnum, U64_MAX } from "../../lib/verifier/tnum.ts";
+import { seeded } from "./seeded.ts";
 
 /** Both sides of `if (reg op imm)`: [taken, fall-through]. */
 function sides(
@@ -249,45 +250,10 @@ Deno.test("reg_set_min_max: kernel vectors", async (t) => {
 
 // --- seeded property test ---------------------------------------------------
 
-let seed = 0x51ed270b;
-function rnd32(): number {
-  seed ^= seed << 13;
-  seed ^= seed >>> 17;
-  seed ^= seed << 5;
-  return seed >>> 0;
-}
-function rnd64(): bigint {
-  return (BigInt(rnd32()) << 32n) | BigInt(rnd32());
-}
-function interesting(): bigint {
-  const specials = [
-    0n,
-    1n,
-    0x7fn,
-    0x80n,
-    0xffn,
-    0x7fff_ffffn,
-    0x8000_0000n,
-    0xffff_ffffn,
-    1n << 32n,
-    1n << 63n,
-  ];
-  const r = rnd32() % 4;
-  if (r === 0) {
-    return BigInt.asUintN(
-      64,
-      specials[rnd32() % specials.length] + BigInt(rnd32() % 5) - 2n,
-    );
-  }
-  if (r === 1) return BigInt(rnd32() % 64);
-  return rnd64();
-}
-function around(x: bigint, lo: bigint, hi: bigint): [bigint, bigint] {
-  const spread = (1n << BigInt(rnd32() % 64)) - 1n;
-  const a = x - (rnd64() & spread);
-  const b = x + (rnd64() & spread);
-  return [a < lo ? lo : a, b > hi ? hi : b];
-}
+const { rnd32, rnd64, interesting, around } = seeded(0x51ed270b, {
+  smallBelow: 64,
+  wrapToU64: true,
+});
 function randomScalar(x: bigint = interesting()): [Scalar, bigint[]] {
   const s = unknownScalar();
   const mask = [

@@ -22,6 +22,7 @@ import {
   scalarMovImm,
 } from "../../lib/verifier/scalar_alu.ts";
 import { tnum, U64_MAX } from "../../lib/verifier/tnum.ts";
+import { seeded } from "./seeded.ts";
 
 /** Applies `if (s op imm)` and keeps the fall-through (`false`) or jump side. */
 function branch(
@@ -275,45 +276,10 @@ Deno.test("scalar print format (kernel log shapes)", () => {
 
 // --- soundness against concrete semantics (RFC 9669) ------------------------
 
-let seed = 0x1234567;
-function rnd32(): number {
-  seed ^= seed << 13;
-  seed ^= seed >>> 17;
-  seed ^= seed << 5;
-  return seed >>> 0;
-}
-function rnd64(): bigint {
-  return (BigInt(rnd32()) << 32n) | BigInt(rnd32());
-}
-function interesting(): bigint {
-  const specials = [
-    0n,
-    1n,
-    0x7fn,
-    0x80n,
-    0xffn,
-    0x7fff_ffffn,
-    0x8000_0000n,
-    0xffff_ffffn,
-    1n << 32n,
-    1n << 63n,
-  ];
-  const r = rnd32() % 4;
-  if (r === 0) {
-    return BigInt.asUintN(
-      64,
-      specials[rnd32() % specials.length] + BigInt(rnd32() % 5) - 2n,
-    );
-  }
-  if (r === 1) return BigInt(rnd32() % 1000);
-  return rnd64();
-}
-function around(x: bigint, lo: bigint, hi: bigint): [bigint, bigint] {
-  const spread = (1n << BigInt(rnd32() % 64)) - 1n;
-  const a = x - (rnd64() & spread);
-  const b = x + (rnd64() & spread);
-  return [a < lo ? lo : a, b > hi ? hi : b];
-}
+const { rnd32, rnd64, interesting, around } = seeded(0x1234567, {
+  smallBelow: 1000,
+  wrapToU64: true,
+});
 /** A synced random scalar and some of its members (the first one is `x`). */
 function randomScalar(): [Scalar, bigint[]] {
   const x = interesting();
