@@ -83,14 +83,7 @@ export * from "./lib/exec/mod.ts";
 export * from "./lib/btf/mod.ts";
 
 // The verifier
-export {
-  assertAccepted,
-  VerifierError,
-  verifyObject,
-  type VerifyOptions,
-  verifyProgram,
-  type VerifyResult,
-} from "./lib/verifier/verify.ts";
+export * from "./lib/verifier/mod.ts";
 
 // Objects: ELF as libbpf reads it
 export * from "./lib/elf/mod.ts";
@@ -108,6 +101,7 @@ export { Trace, type TraceEvent, type TraceKind } from "./lib/kernel/trace.ts";
 export {
   type LockHolder,
   type LockResult,
+  type LockState,
   SpinLocks,
   type UnlockResult,
 } from "./lib/kernel/spin_lock.ts";
@@ -118,7 +112,12 @@ export {
   type RunningContext,
 } from "./lib/kernel/cpu.ts";
 export {
+  isKfuncAddrId,
   KERNEL_KFUNCS,
+  KFUNC_ADDR_BASE,
+  KFUNC_ALIASES,
+  KFUNC_ID_BASE,
+  kfuncAddrId,
   kfuncBtfId,
   kfuncName,
 } from "./lib/kernel/kfunc_ids.ts";
@@ -167,7 +166,19 @@ export {
 export {
   kernelProgram,
   loadObjectWithRuntime,
+  type RuntimeLoadOptions,
 } from "./lib/kernel/object_runtime.ts";
+export {
+  isUnmodelled,
+  ProgramRejectedError,
+  verifyBeforeRun,
+} from "./lib/kernel/load_verify.ts";
+export { faultReport, leakReports } from "./lib/kernel/sanitizer.ts";
+export {
+  STRUCT_META_BASE,
+  structMetaAddress,
+  structMetaTypeId,
+} from "./lib/kernel/struct_meta_addr.ts";
 export { type MapHelperLog, mapHelpers } from "./lib/kernel/map_helpers.ts";
 export { ProgArray } from "./lib/kernel/prog_array.ts";
 export {
@@ -196,6 +207,7 @@ export {
   defineScenario,
   formatScenarioResult,
   runScenario,
+  type RunScenarioOptions,
   type Scenario,
   type ScenarioContext,
   scenarioMain,

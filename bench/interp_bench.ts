@@ -1,5 +1,6 @@
 /**
- * Interpreter throughput: three programs, each retiring a known number of
+ * Interpreter throughput: four programs (ALU, memory, calls, helper calls),
+ * each retiring a known number of
  * instructions, so time per iteration / instructions = ns per instruction.
  *
  *   deno bench --allow-read bench/interp_bench.ts
@@ -11,7 +12,10 @@
 import { decodeRaw, rawInsn } from "../lib/isa/decode.ts";
 import type { Insn, RawInsn } from "../lib/isa/insn.ts";
 import { type CompiledProgram, compileProgram } from "../lib/exec/compile.ts";
-import { runProgram } from "../lib/exec/run.ts";
+import { defaultHelpers, runProgram } from "../lib/exec/run.ts";
+import { step } from "../lib/exec/interp.ts";
+import { AddressSpace, regionAddress } from "../lib/exec/memory.ts";
+import { ExecState } from "../lib/exec/state.ts";
 
 const ITERATIONS = 100_000;
 
@@ -92,6 +96,21 @@ function callLoop(): RawInsn[] {
   ];
 }
 
+/** Call-heavy: a helper call in every 4 instructions (2 setup + 4 per iteration + 2). */
+function helperLoop(): RawInsn[] {
+  return [
+    mov(6, ITERATIONS),
+    mov(7, 0),
+    // loop:
+    rawInsn(0x85, 0, 0, 0, 5), // r0 = bpf_ktime_get_ns()
+    alu(0x0f, 7, 0), // r7 += r0
+    alu(0x17, 6, 0, 1), // r6 -= 1
+    rawInsn(0x55, 6, 0, -4, 0), // if r6 != 0 goto loop
+    movr(0, 7),
+    exit(),
+  ];
+}
+
 interface Case {
   readonly name: string;
   readonly program: CompiledProgram;
@@ -118,6 +137,7 @@ const CASES: Case[] = [
   prepare("alu loop", aluLoop(), 3 + 12 * ITERATIONS, undefined),
   prepare("memory loop", memoryLoop(), 4 + 12 * ITERATIONS, new Uint8Array(16)),
   prepare("call loop", callLoop(), 4 + 10 * ITERATIONS, undefined),
+  prepare("helper loop", helperLoop(), 4 + 4 * ITERATIONS, undefined),
 ];
 
 /** Best of several timed runs after a warm-up: the least disturbed by other load. */
@@ -147,4 +167,35 @@ for (const c of CASES) {
   console.log(
     `${c.name}: ${nsPerInsn(c).toFixed(2)} ns/insn over ${c.insns} insns`,
   );
+}
+
+// Small quanta, as the kernel's scheduler hands them out: one `step` call
+// per quantum on a state kept across runs (bench/jit_bench.ts has the same
+// rows for both engines).
+const QUANTA = [1, 4, 16, 1 << 30];
+console.log(
+  "ns/insn by quantum " +
+    QUANTA.map((q) => `q=${q === 1 << 30 ? "∞" : q}`.padStart(10)).join(""),
+);
+for (const c of CASES) {
+  const space = new AddressSpace();
+  const memId = c.mem ? space.mapRegionId("mem", c.mem.slice()) : 0;
+  const state = new ExecState(c.program, space, { helpers: defaultHelpers() });
+  const row = QUANTA.map((q) => {
+    let best = Infinity;
+    for (let round = 0; round < 8; round++) {
+      state.reset();
+      if (memId !== 0) state.setReg(1, regionAddress(memId));
+      const before = state.steps;
+      const t0 = performance.now();
+      while (step(state, q) === "running");
+      if (state.status !== "exited") throw new Error(`${c.name}: no exit`);
+      best = Math.min(
+        best,
+        (performance.now() - t0) * 1e6 / (state.steps - before),
+      );
+    }
+    return best.toFixed(2).padStart(10);
+  });
+  console.log(`${c.name.padEnd(19)}${row.join("")}`);
 }

@@ -8,7 +8,9 @@
  *
  *   deno bench --allow-read bench/jit_bench.ts
  *
- * Prints ns per executed instruction for both engines and the ratios.
+ * Prints ns per executed instruction for both engines and the ratios, the
+ * same by scheduler quantum (1, 4, 16 instructions per entry, unbounded),
+ * and the translation cost per instruction with the break-even point.
  * @module
  */
 import { decodeRaw, rawInsn } from "../lib/isa/decode.ts";
@@ -81,6 +83,18 @@ const CALL_LOOP: RawInsn[] = [
   alu(0x0f, 0, 6),
   exit(),
 ];
+/** Call-heavy: a helper call in every 4 instructions (2 setup + 4 per iteration + 2). */
+const HELPER_LOOP: RawInsn[] = [
+  mov(6, ITERATIONS),
+  mov(7, 0),
+  // loop:
+  rawInsn(0x85, 0, 0, 0, 5), // r0 = bpf_ktime_get_ns()
+  alu(0x0f, 7, 0), // r7 += r0
+  alu(0x17, 6, 0, 1), // r6 -= 1
+  rawInsn(0x55, 6, 0, -4, 0), // if r6 != 0 goto loop
+  movr(0, 7),
+  exit(),
+];
 
 interface Case {
   readonly name: string;
@@ -122,6 +136,7 @@ const CASES: Case[] = [
     mem: new Uint8Array(16),
   }),
   prepare("call loop", compileProgram(decodeRaw(CALL_LOOP)), {}),
+  prepare("helper loop", compileProgram(decodeRaw(HELPER_LOOP)), {}),
   ...object.programs.map((p) =>
     prepare(
       `loops.o ${p.name}`,
@@ -138,7 +153,7 @@ const CASES: Case[] = [
  * (address space, regions, state), and compares with the kernel's
  * `bpf_prog_test_run` duration, which also times the program alone.
  */
-function runOn(c: Case, engine: Engine): () => void {
+function runOn(c: Case, engine: Engine, quantum = 1 << 30): () => void {
   const space = new AddressSpace();
   const input = c.ctx ?? c.mem;
   const inputId = input
@@ -155,7 +170,11 @@ function runOn(c: Case, engine: Engine): () => void {
       state.setReg(1, regionAddress(inputId));
       state.setReg(2, BigInt(input.length));
     }
-    if (stepper(state, 1 << 30) !== "exited") throw new Error("no exit");
+    // A quantum smaller than a run is how the kernel's scheduler drives a
+    // CPU: one `step` call per quantum, each paying the engine's entry cost.
+    let status = stepper(state, quantum);
+    while (status === "running") status = stepper(state, quantum);
+    if (status !== "exited") throw new Error("no exit");
   };
 }
 
@@ -170,12 +189,12 @@ for (const c of CASES) {
   }
 }
 
-/** Best of 30 timed runs after a warm-up long enough for V8 to optimise. */
-function bestNs(run: () => void, steps: number): number {
+/** Best of `rounds` timed runs after a warm-up long enough for V8 to optimise. */
+function bestNs(run: () => void, steps: number, rounds = 30): number {
   const warm = Math.max(5, Math.ceil(3e6 / steps));
   for (let i = 0; i < warm; i++) run();
   let best = Infinity;
-  for (let i = 0; i < 30; i++) {
+  for (let i = 0; i < rounds; i++) {
     const t0 = performance.now();
     run();
     best = Math.min(best, performance.now() - t0);
@@ -201,36 +220,106 @@ for (const c of CASES) {
   );
 }
 
-// Translation cost: fresh CompiledProgram objects, so the cache cannot help.
-// The bench programs are small (a fixed cost per program dominates); a
-// 2000-slot random program shows the cost per instruction at scale.
-function translationNs(progs: readonly CompiledProgram[], rounds: number) {
-  let slots = 0, ms = 0;
-  for (let round = 0; round < rounds; round++) {
-    for (const p of progs) {
-      const fresh = compileProgram(p.insns);
-      const t0 = performance.now();
-      jitCompile(fresh);
-      ms += performance.now() - t0;
-      slots += fresh.length;
-    }
-  }
-  return {
-    perSlot: ms * 1e6 / slots,
-    perProgram: ms * 1e6 / (rounds * progs.length),
-  };
-}
-const small = translationNs(CASES.map((c) => c.program), 20);
-const large = translationNs(
-  [compileProgram(decodeRaw(randomProgram(1, 2000)))],
-  5,
+// Small quanta: the scheduler hands a CPU 1–8 instructions at a time (and
+// exactly 1 while an NMI may strike), so the cost of entering an engine
+// matters as much as its speed once inside.
+const QUANTA = [1, 4, 16, 1 << 30];
+const quantumCases = CASES.filter((c) =>
+  ["alu loop", "call loop", "helper loop"].includes(c.name)
 );
 console.log(
-  `translation: bench programs ${
-    (small.perProgram / 1000).toFixed(0)
-  } µs per program ` +
-    `(${small.perSlot.toFixed(0)} ns per slot); a 2000-slot program ` +
-    `${(large.perProgram / 1e6).toFixed(1)} ms (${
-      large.perSlot.toFixed(0)
-    } ns per slot)`,
+  "\nns/insn by quantum    " +
+    QUANTA.map((q) => `q=${q === 1 << 30 ? "∞" : q}`.padStart(16)).join(""),
+);
+/**
+ * ns/insn of `runs` (one per engine), timed in alternation so that load
+ * from other processes hits both alike; best of `rounds` each.
+ */
+function alternateNs(runs: (() => void)[], steps: number, rounds = 12) {
+  const best = runs.map(() => Infinity);
+  for (let round = 0; round < rounds; round++) {
+    runs.forEach((run, i) => {
+      const t0 = performance.now();
+      run();
+      best[i] = Math.min(best[i], performance.now() - t0);
+    });
+  }
+  return best.map((ms) => ms * 1e6 / steps);
+}
+for (const c of quantumCases) {
+  const rows = QUANTA.map((q) => {
+    const runs = (["interp", "jit"] as const).map((e) => runOn(c, e, q));
+    for (const run of runs) for (let i = 0; i < 3; i++) run(); // warm up
+    return alternateNs(runs, c.steps);
+  });
+  (["interp", "jit"] as const).forEach((engine, e) => {
+    const row = rows.map((r) => r[e].toFixed(2).padStart(16));
+    console.log(`${`${c.name} [${engine}]`.padEnd(22)}${row.join("")}`);
+  });
+  console.log(
+    `${"  jit speed-up".padEnd(22)}${
+      rows.map((r) => `${(r[0] / r[1]).toFixed(1)}x`.padStart(16)).join("")
+    }`,
+  );
+}
+
+// Translation cost: fresh, distinct programs, so no cache can help. Two
+// parts: ours (blocks, source, `new Function`, which compiles the function
+// eagerly) and the first call, which would pay V8's compile if it were
+// lazy. Random programs of growing size give a fixed cost
+// per program and a cost per instruction (least-squares line); with the
+// speed gap of the ALU loop, that says after how many executed
+// instructions the JIT has paid for itself.
+function translationUs(size: number, rounds: number) {
+  let ours = Infinity, total = Infinity, insns = 0;
+  for (let round = 0; round < rounds; round++) {
+    // a different program each round: equal sources share V8's compile
+    const fresh = compileProgram(
+      decodeRaw(randomProgram(size * 1000 + round, size)),
+    );
+    insns = fresh.insns.length;
+    const state = new ExecState(fresh, new AddressSpace());
+    const t0 = performance.now();
+    const jit = jitCompile(fresh);
+    const t1 = performance.now();
+    jit.run(state, 0); // budget 0: compiled, entered, nothing runs
+    const t2 = performance.now();
+    ours = Math.min(ours, (t1 - t0) * 1000);
+    total = Math.min(total, (t2 - t0) * 1000);
+  }
+  return { insns, ours, total };
+}
+const points = [50, 200, 500, 1000, 2000].map((size) => translationUs(size, 9));
+/** Least-squares line through (insns, cost): [fixed µs, µs per insn]. */
+function fit(cost: (p: (typeof points)[number]) => number): [number, number] {
+  const mx = points.reduce((a, p) => a + p.insns, 0) / points.length;
+  const my = points.reduce((a, p) => a + cost(p), 0) / points.length;
+  const slope =
+    points.reduce((a, p) => a + (p.insns - mx) * (cost(p) - my), 0) /
+    points.reduce((a, p) => a + (p.insns - mx) ** 2, 0);
+  return [my - slope * mx, slope];
+}
+const [oursFixed, oursSlope] = fit((p) => p.ours);
+const [fixed, slope] = fit((p) => p.total);
+console.log(
+  `\ntranslation, µs (translate / translate + first call): ${
+    points.map((p) =>
+      `${p.insns} insns ${p.ours.toFixed(0)}/${p.total.toFixed(0)}`
+    ).join(", ")
+  }\n  translate ≈ ${oursFixed.toFixed(0)} µs + ${
+    oursSlope.toFixed(2)
+  } µs/insn; with the first call ≈ ${fixed.toFixed(0)} µs + ${
+    slope.toFixed(2)
+  } µs/insn`,
+);
+const aluGap = bestNs(runOn(CASES[0], "interp"), CASES[0].steps, 10) /
+    CASES[0].steps -
+  bestNs(runOn(CASES[0], "jit"), CASES[0].steps, 10) / CASES[0].steps;
+console.log(
+  `  break-even (ALU loop, ${aluGap.toFixed(2)} ns/insn saved): each ` +
+    `translated insn costs as much as ≈ ${
+      (slope * 1000 / aluGap).toFixed(0)
+    } interpreted insns; a 100-insn program pays off after ≈ ${
+      (Math.max(0, fixed + 100 * slope) * 1000 / aluGap / 1000).toFixed(0)
+    }K executed insns`,
 );

@@ -1,18 +1,21 @@
 /**
- * The interpreter against the kernel's JIT on the same programs: the three
- * loops of tests/fixtures/bench/loops.c, linked by our ELF loader exactly as
- * libbpf submits them. The kernel's time per run was recorded by
+ * Both engines (interpreter and JIT) against the kernel's JIT on the same
+ * programs: the three loops of tests/fixtures/bench/loops.c, linked by our
+ * ELF loader exactly as libbpf submits them (each run through `runProgram`,
+ * set-up included; bench/jit_bench.ts times execution alone). The kernel's time per run was recorded by
  * `../shared/oracle/oracle run --repeat 10000` into loops.oracle-run.json
  * (re-record with `deno task fixtures`).
  *
  *   deno bench --allow-read bench/kernel_ratio_bench.ts
  *
- * Prints ns per executed instruction for both and their ratio.
+ * Prints ns per executed instruction for each engine and its ratio to the
+ * kernel's.
  * @module
  */
 import { loadObject } from "../lib/elf/object.ts";
 import { compileProgram } from "../lib/exec/compile.ts";
 import { runProgram } from "../lib/exec/run.ts";
+import { ENGINES } from "../lib/exec/jit/step_jit.ts";
 
 const dir = new URL("../tests/fixtures/bench/", import.meta.url);
 const object = loadObject(
@@ -33,12 +36,16 @@ const cases = object.programs.map((p) => {
 });
 
 for (const c of cases) {
-  Deno.bench({
-    name: `${c.name} (${c.steps} insns per run)`,
-    fn: () => {
-      runProgram(c.compiled, { ctx });
-    },
-  });
+  for (const engine of ENGINES) {
+    Deno.bench({
+      name: `${c.name} [${engine}] (${c.steps} insns per run)`,
+      group: c.name,
+      baseline: engine === "interp",
+      fn: () => {
+        runProgram(c.compiled, { ctx, engine });
+      },
+    });
+  }
 }
 
 /** Best of 30 timed runs after 300 warm-up runs: the run least disturbed by other load. */
@@ -54,16 +61,19 @@ function bestNs(run: () => void): number {
 }
 
 console.log(
-  "program      insns/run  bpfsim ns/insn  kernel JIT ns/insn  ratio",
+  "program      insns/run  engine  bpfsim ns/insn  kernel JIT ns/insn  ratio",
 );
 for (const c of cases) {
-  const ours = bestNs(() => runProgram(c.compiled, { ctx })) / c.steps;
   const theirs = c.kernelNs === undefined ? NaN : c.kernelNs / c.steps;
-  console.log(
-    `${c.name.padEnd(12)} ${String(c.steps).padStart(9)}  ${
-      ours.toFixed(2).padStart(14)
-    }  ${theirs.toFixed(3).padStart(18)}  ${
-      (ours / theirs).toFixed(1).padStart(5)
-    }x`,
-  );
+  for (const engine of ENGINES) {
+    const ours = bestNs(() => runProgram(c.compiled, { ctx, engine })) /
+      c.steps;
+    console.log(
+      `${c.name.padEnd(12)} ${String(c.steps).padStart(9)}  ${
+        engine.padEnd(6)
+      }  ${ours.toFixed(2).padStart(14)}  ${theirs.toFixed(3).padStart(18)}  ${
+        (ours / theirs).toFixed(1).padStart(5)
+      }x`,
+    );
+  }
 }

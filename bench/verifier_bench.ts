@@ -8,6 +8,14 @@ import { loadObject } from "../lib/elf/object.ts";
 import type { ObjectFile } from "../lib/elf/types.ts";
 import { verifyProgram } from "../lib/verifier/verify.ts";
 import { buildObject } from "../tests/verifier/program.ts";
+import { markRegKnown } from "../lib/verifier/reg_state.ts";
+import {
+  copyVerifierState,
+  growStack,
+  newFuncState,
+  newVerifierState,
+  STACK_SPILL,
+} from "../lib/verifier/state.ts";
 
 const FIXTURES = new URL("../tests/fixtures/", import.meta.url);
 
@@ -37,6 +45,39 @@ for (
     console.log(`${name}/${p.name}: ${r.verdict}, processed ${r.processed}`);
   }
 }
+
+// Memory per explored state: heap growth while holding copies of a
+// typical checkpoint (11 registers, 8 stack slots of which 4 spilled, a
+// few history entries), as is_state_visited() stores them. Run with
+// --v8-flags=--expose-gc for a steadier figure.
+function bytesPerState(copies: number): number {
+  const frame = newFuncState(0, -1, 0);
+  growStack(frame, 64);
+  for (let spi = 0; spi < 4; spi++) {
+    frame.stack[spi].slotType.fill(STACK_SPILL);
+    markRegKnown(frame.stack[spi].spilled, BigInt(spi));
+  }
+  for (let r = 0; r < 10; r++) markRegKnown(frame.regs[r], BigInt(r));
+  const vs = newVerifierState(frame, 0);
+  for (let i = 0; i < 4; i++) {
+    vs.jmpHistory.push({
+      idx: i,
+      prevIdx: i - 1,
+      flags: 0,
+      linkedRegs: null,
+      seq: i,
+    });
+  }
+  const gc = (globalThis as { gc?: () => void }).gc;
+  gc?.();
+  const before = Deno.memoryUsage().heapUsed;
+  const kept = [];
+  for (let i = 0; i < copies; i++) kept.push(copyVerifierState(vs));
+  gc?.();
+  const after = Deno.memoryUsage().heapUsed;
+  return kept.length ? Math.round((after - before) / kept.length) : 0;
+}
+console.log(`memory per explored state: ~${bytesPerState(20000)} bytes`);
 
 for (const p of loops.programs) {
   Deno.bench(`verify bench/loops.o ${p.name}`, { group: "fixtures" }, () => {

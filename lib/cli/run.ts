@@ -19,7 +19,7 @@ import {
 
 const HELP =
   `usage: cli.ts run [--json] [--engine E] [--mem-hex HEX] [--repeat N] FILE.s
-       cli.ts run [--json] [--engine E] --program NAME [--data-hex HEX] [--repeat N] [--dump-maps] FILE.o
+       cli.ts run [--json] [--engine E] --program NAME [--data-hex HEX] [--repeat N] [--dump-maps] [--no-verify] FILE.o
 
 Runs a program and prints r0. Assembly (.s, .asm), a
 bpf_conformance .data file or raw bytes (.bin) run under the conformance
@@ -30,13 +30,17 @@ An ELF object is loaded into a simulated kernel (maps created, global data
 set) and program NAME runs as BPF_PROG_TEST_RUN runs it: socket filters
 and tc programs on an skb built from the packet, XDP programs on an
 xdp_buff, syscall programs on the bytes as their context (other program
-types cannot be test-run: exit 1, as the kernel refuses them).
+types cannot be test-run: exit 1, as the kernel refuses them). The
+program is verified first, as BPF_PROG_LOAD does: a rejection prints the
+verifier's message and exits 1.
 
   --mem-hex HEX    input memory for r1/r2 (default: a .data file's -- mem, else none)
   --data-hex HEX   for objects: the packet or context bytes (default 64 zero bytes)
   --program NAME   for objects: which program to run
   --dump-maps      for objects: add "maps": {name: [[key_hex, value_hex], …]}
                    of the array and hash maps after the run
+  --no-verify      for objects: run the program without verifying it first
+                   (for teaching: what the verifier prevents then happens)
   --repeat N       run N times and report the mean time per run (ns_per_run)
   --engine E       interp (default) or jit: the same results, the JIT faster
   --json           print one JSON line: {"retval": "0x…", "steps": N[, "ns_per_run": T]}
@@ -59,6 +63,7 @@ export const runCommand: Command = {
       repeat: { type: "string" },
       "dump-maps": { type: "boolean" },
       engine: { type: "string" },
+      "no-verify": { type: "boolean" },
     });
     if (values.help) {
       io.out(HELP);
@@ -88,6 +93,7 @@ export const runCommand: Command = {
         dumpMaps: values["dump-maps"] === true,
         json: values.json === true,
         engine,
+        verify: values["no-verify"] !== true,
       }, io);
     }
     const source = readProgramFile(file);

@@ -13,8 +13,15 @@ import {
   ProgramLoadError,
 } from "../kernel/object_loader.ts";
 import { loadObjectWithRuntime } from "../kernel/object_runtime.ts";
+import {
+  isUnmodelled,
+  ProgramRejectedError,
+  verifyBeforeRun,
+} from "../kernel/load_verify.ts";
 import { MapError } from "../kernel/maps/map.ts";
 import { testRun, TestRunError } from "../kernel/test_run.ts";
+import { decodeRaw } from "../isa/decode.ts";
+import type { Insn } from "../isa/insn.ts";
 import { MAP_TYPE } from "../uapi/bpf.ts";
 import type { Output } from "./command.ts";
 import { readObject, selectPrograms } from "./object.ts";
@@ -37,6 +44,8 @@ export interface ObjectRunRequest {
   readonly json: boolean;
   /** `--engine`. */
   readonly engine: Engine;
+  /** Verify the program before running it (default true; `--no-verify`: false). */
+  readonly verify?: boolean;
 }
 
 /** Bytes of the packet the oracle prints (`data_out_hex`). */
@@ -68,10 +77,33 @@ export function runObject(req: ObjectRunRequest, io: Output): number {
   }
   const obj = readObject(req.file);
   selectPrograms(obj, req.program); // UsageError (exit 2) when absent
+  let rewritten: Insn[] | undefined;
+  if (req.verify !== false) {
+    try {
+      const verdict = verifyBeforeRun(obj, req.program);
+      // like the kernel, run the program as the verifier rewrote it
+      if (verdict.verdict === "accept" && verdict.xlated) {
+        rewritten = decodeRaw(verdict.xlated);
+      }
+      if (isUnmodelled(verdict)) {
+        io.err(
+          `${req.file}: note: ${verdict.message}: '${req.program}' runs unverified`,
+        );
+      }
+    } catch (e) {
+      if (!(e instanceof ProgramRejectedError)) throw e;
+      if (req.json) {
+        io.out(JSON.stringify({ error: e.message, errno: e.result.errno }));
+      }
+      io.err(e.message); // names the file already
+      return 1;
+    }
+  }
   const kernel = new Kernel({ cpus: 1 });
   let loaded: LoadedObject;
   try {
-    loaded = loadObjectWithRuntime(kernel, obj);
+    // the program to run was verified above (or --no-verify said not to)
+    loaded = loadObjectWithRuntime(kernel, obj, { verify: false });
   } catch (e) {
     if (e instanceof MapError) {
       throw new InputError(`${req.file}: ${e.message}`);
@@ -84,6 +116,7 @@ export function runObject(req: ObjectRunRequest, io: Output): number {
       data: req.data,
       repeat: Math.max(1, req.repeat),
       engine: req.engine,
+      rewritten,
     });
     const elapsed = performance.now() - start;
     const report: Record<string, unknown> = {

@@ -15,7 +15,7 @@ import type { Command } from "./command.ts";
 import { InputError, parseCommand, UsageError } from "./usage.ts";
 
 const HELP =
-  `usage: cli.ts scenario [--seed N] [--seeds N] [--timeline FILE.html] [--trace FILE.jsonl] [--json] FILE.ts
+  `usage: cli.ts scenario [--seed N] [--seeds N] [--timeline FILE.html] [--trace FILE.jsonl] [--json] [--no-verify] FILE.ts
 
 Runs the scenario that FILE.ts exports as \`scenario\` (see scenarios/) on the
 simulated kernel and prints its report: what happened, and each claim with
@@ -25,7 +25,10 @@ whether it held. Exits 1 when a claim fails.
   --seeds N             run seeds 1..N and report each (timeline/trace: the last)
   --timeline FILE.html  write a self-contained HTML timeline, one lane per CPU
   --trace FILE.jsonl    write the trace as JSON lines
-  --json                one JSON line per run instead of the report`;
+  --json                one JSON line per run instead of the report
+  --no-verify           run programs the verifier has not accepted (or would
+                        reject), for teaching: the sanitizer then reports what
+                        goes wrong (default: every program is verified first)`;
 
 function toNumber(
   option: string,
@@ -51,6 +54,7 @@ export const scenarioCommand: Command = {
       timeline: { type: "string" },
       trace: { type: "string" },
       json: { type: "boolean" },
+      "no-verify": { type: "boolean" },
     });
     if (values.help) {
       io.out(HELP);
@@ -82,7 +86,9 @@ export const scenarioCommand: Command = {
     let failed = 0;
     let last;
     for (const seed of seeds) {
-      const result = await runScenario(scenario, seed);
+      const result = await runScenario(scenario, seed, {
+        verify: values["no-verify"] === true ? false : undefined,
+      });
       last = result;
       if (!result.ok) failed++;
       if (values.json) {

@@ -8,8 +8,10 @@ import { verifyObject, type VerifyResult } from "../verifier/verify.ts";
 import type { Command, Output } from "./command.ts";
 import { readObject } from "./object.ts";
 import { parseCommand, UsageError } from "./usage.ts";
+import { xlatedLines } from "../verifier/xlated.ts";
 
-const HELP = `usage: cli.ts verify [--json] [--log] [--log-level N] FILE.o...
+const HELP =
+  `usage: cli.ts verify [--json] [--log] [--log-level N] [--xlated] FILE.o...
 
 Verifies every program of each object as the Linux 6.18 verifier would when
 libbpf loads it alone, and prints one line per program: verdict, the
@@ -19,17 +21,34 @@ decisive log line of a rejection, processed instructions.
                   object, program, section, verdict, errno, message,
                   processed, insns (and log with --log)
   --log           include (or print) the whole verifier log
-  --log-level N   1 (default: the failing path) or 2 (every path)`;
+  --log-level N   1 (default: the failing path) or 2 (every path)
+  --xlated        after each accepted program, the program as rewritten
+                  after verification (kfunc arguments filled in), listed
+                  like bpftool prog dump xlated (JSON: field xlated)
 
-function printHuman(r: VerifyResult, withLog: boolean, io: Output): void {
+A rejection about references or locks is explained: where the reference or
+lock came from and the path to the failure (JSON: field explain).`;
+
+function printHuman(
+  r: VerifyResult,
+  withLog: boolean,
+  withXlated: boolean,
+  io: Output,
+): void {
   const what = r.verdict === "accept"
     ? "accept"
     : `reject (${r.errno}): ${r.message}`;
   io.out(
     `${r.object} ${r.program} [${r.section}]: ${what} — processed ${r.processed} of ${r.insns} insns`,
   );
+  if (r.explain) {
+    for (const line of r.explain.split("\n")) io.out(`  explain: ${line}`);
+  }
   if (withLog) {
     for (const line of r.log.trimEnd().split("\n")) io.out(`  ${line}`);
+  }
+  if (withXlated && r.xlated) {
+    for (const line of xlatedLines(r.xlated)) io.out(line);
   }
 }
 
@@ -43,6 +62,7 @@ export const verifyCommand: Command = {
       json: { type: "boolean" },
       log: { type: "boolean" },
       "log-level": { type: "string" },
+      xlated: { type: "boolean" },
     });
     if (values.help) {
       io.out(HELP);
@@ -63,7 +83,7 @@ export const verifyCommand: Command = {
       const results = verifyObject(readObject(path), { logLevel });
       for (const r of results) {
         if (!values.json) {
-          printHuman(r, withLog, io);
+          printHuman(r, withLog, values.xlated === true, io);
           continue;
         }
         const line: Record<string, unknown> = {
@@ -76,7 +96,9 @@ export const verifyCommand: Command = {
           processed: r.processed,
           insns: r.insns,
         };
+        if (r.explain) line.explain = r.explain;
         if (withLog) line.log = r.log;
+        if (values.xlated && r.xlated) line.xlated = xlatedLines(r.xlated);
         io.out(JSON.stringify(line));
       }
     }

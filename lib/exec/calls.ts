@@ -85,6 +85,41 @@ export function kfuncById(
 }
 
 /**
+ * What a helper or kfunc threw, pinned to the call at slot `pc`: faults it
+ * raised without a slot index get `pc`; anything else passes unchanged.
+ */
+export function pinToInsn(e: unknown, pc: number): unknown {
+  if (e instanceof MemoryFault && e.insnIndex < 0) {
+    return new MemoryFault(
+      pc,
+      e.address,
+      e.region,
+      e.offset,
+      e.size,
+      e.access,
+      e.reason,
+    );
+  }
+  if (e instanceof ExecError && e.insnIndex < 0) {
+    return new ExecError(pc, e.reason, { cause: e });
+  }
+  return e;
+}
+
+/**
+ * Takes the tail call a helper asked for (`state.pendingTailCall`): the
+ * state continues with the new program, whose prologue resets the frame's
+ * `may_goto` budget. The caller continues at slot 0.
+ */
+export function takeTailCall(state: ExecState): void {
+  const next = state.pendingTailCall;
+  if (next === undefined) return;
+  state.pendingTailCall = undefined;
+  state.prog = next;
+  state.mayGoto[state.depth] = state.mayGotoBudget;
+}
+
+/**
  * Calls a helper or kfunc at slot `pc` (state.pc and state.steps must be
  * current). Faults it raises without a slot index are pinned to `pc`.
  * Returns CALL_DONE, CALL_BLOCKED or CALL_TAIL.
@@ -100,32 +135,15 @@ export function invokeHelper(
   try {
     result = fn(state);
   } catch (e) {
-    if (e instanceof MemoryFault && e.insnIndex < 0) {
-      throw new MemoryFault(
-        pc,
-        e.address,
-        e.region,
-        e.offset,
-        e.size,
-        e.access,
-        e.reason,
-      );
-    }
-    if (e instanceof ExecError && e.insnIndex < 0) {
-      throw new ExecError(pc, e.reason, { cause: e });
-    }
-    throw e;
+    throw pinToInsn(e, pc);
   }
   if (state.blockRequested) {
     state.blockRequested = false;
     return CALL_BLOCKED;
   }
   state.storeResult(result);
-  const next = state.pendingTailCall;
-  if (next !== undefined) {
-    state.pendingTailCall = undefined;
-    state.prog = next;
-    state.mayGoto[state.depth] = state.mayGotoBudget; // the new program's prologue
+  if (state.pendingTailCall !== undefined) {
+    takeTailCall(state);
     return CALL_TAIL;
   }
   return CALL_DONE;

@@ -1,142 +1,47 @@
 /**
  * The simulated kernel address space: a 64-bit space of bounds-checked
  * *regions* (a stack frame, a ctx, a packet, a map value, an allocated
- * object …), each with its own backing bytes and permissions.
- *
- * ## Address layout
- * Region `id` starts at `0xffff8880_00000000 + (id << 32)` — the x86-64
- * direct-map base (`page_offset_base`), so pointers print like kernel ones
- * (`0xffff888100000000` is region 1). The upper 32 bits select the region
- * and the lower 32 bits are a *signed* offset from its start: the window of
- * region `id` is `[start - 2^31, start + 2^31)`. So `r10 - 600` on a
- * 512-byte stack is still reported against that stack, at offset -88,
- * instead of against the neighbouring region. Translation is two integer
- * additions and an array index: no bigint.
- *
- * Id 0 is never mapped, so 0xffff8880_xxxxxxxx and everything outside the
- * id range (including NULL) is unmapped. The ids run out after
- * {@link MAX_REGION_ID} regions; freed regions stay reserved (an access
- * reports use-after-free) until then, and only when every id has been used
- * are freed ids recycled, oldest-freed first — a quarantine, like KASAN's.
+ * object …), each with its own backing bytes and permissions; the address
+ * layout is described in `region.ts`, whose pieces this module re-exports.
+ * Translation is two integer additions and an array index: no bigint.
  * @module
  */
-import { ExecError, type FaultRegionInfo, MemoryFault } from "./fault.ts";
+import { ExecError, MemoryFault } from "./fault.ts";
+import {
+  addressHi,
+  addressLo,
+  EMPTY_BYTES,
+  IdQuarantine,
+  type MapRegionOptions,
+  MAX_REGION_ID,
+  MAX_REGION_SIZE,
+  PERM_READ,
+  PERM_WRITE,
+  Region,
+  REGION_BASE_HI,
+  regionAddress,
+  type RegionKind,
+} from "./region.ts";
 
-/** Upper 32 bits of the address of region 0 (as int32): 0xffff8880. */
-export const REGION_BASE_HI: number = 0xffff8880 | 0;
-/** Highest region id: the last window ends at 2^64. */
-export const MAX_REGION_ID: number = 0xffffffff - 0xffff8880;
-/** Largest region: the positive half of a window. */
-export const MAX_REGION_SIZE: number = 0x7fffffff;
+export {
+  addressHi,
+  addressLo,
+  type MapRegionOptions,
+  MAX_REGION_ID,
+  MAX_REGION_SIZE,
+  PERM_READ,
+  PERM_RW,
+  PERM_WRITE,
+  Region,
+  REGION_BASE_HI,
+  type RegionAccessHook,
+  regionAddress,
+  type RegionKind,
+  splitAddress,
+} from "./region.ts";
 
-/** Permission bit: loads allowed. */
-export const PERM_READ = 1;
-/** Permission bit: stores allowed. */
-export const PERM_WRITE = 2;
-/** Both permission bits, as atomics need. */
-export const PERM_RW = 3;
-
-/** What a region holds; the fault report and the kernel use it. */
-export type RegionKind =
-  | "stack"
-  | "ctx"
-  | "packet"
-  | "map_key"
-  | "map_value"
-  | "alloc"
-  | "mem"
-  | "ringbuf"
-  | "percpu"
-  | "kernel";
-
-/** Options of {@link AddressSpace.mapRegion}. */
-export interface MapRegionOptions {
-  /** Name shown in faults; default `<kind>#<id>`. */
-  readonly name?: string;
-  /** Loads allowed (default true). */
-  readonly read?: boolean;
-  /** Stores allowed (default true). */
-  readonly write?: boolean;
-  /**
-   * Every load and store goes through this hook instead of the bytes (the
-   * region is then mapped with no PERM_* bits, whatever `read` / `write` say).
-   */
-  readonly hook?: RegionAccessHook;
-}
-
-/**
- * Run-time rewrite of a region's loads and stores, standing in for the
- * verifier's `convert_ctx_access()`: a program's `r2 = *(u32 *)(r1 + 76)`
- * on a `__sk_buff` becomes a load of the real 64-bit `skb->data`. A hooked
- * region is mapped without PERM_READ / PERM_WRITE, so the interpreter's
- * permission test sends every access to its (cold) fault path, which asks
- * the hook before faulting: the fast path pays nothing.
- */
-export interface RegionAccessHook {
-  /** The value a load of `size` bytes at `offset` yields, or undefined to fault. */
-  load(offset: number, size: number): bigint | undefined;
-  /** Performs a store of `size` bytes at `offset`; false to fault. */
-  store(offset: number, size: number, value: bigint): boolean;
-}
-
-/** One mapped (or freed) region. Fields are read by the interpreter's hot loop. */
-export class Region implements FaultRegionInfo {
-  /** Region id: the address's upper half minus {@link REGION_BASE_HI}. */
-  readonly id: number;
-  /** What the region holds. */
-  readonly kind: RegionKind;
-  /** Name for reports. */
-  readonly name: string;
-  /** Size in bytes (kept after the region is freed, for reports). */
-  readonly size: number;
-  /** Backing bytes; shared with whoever mapped the region, never copied. */
-  bytes: Uint8Array;
-  /** Little-endian view over `bytes` (BPF memory is little-endian, unaligned). */
-  view: DataView;
-  /** PERM_* bits; 0 once freed, so the hot check also catches use-after-free. */
-  flags: number;
-  /** The permissions the region was mapped with. */
-  readonly perms: number;
-  /** False once unmapped. */
-  live: boolean;
-  /** Slow-path access rewrite (see {@link RegionAccessHook}), if any. */
-  readonly hook: RegionAccessHook | undefined;
-
-  /** Builds a live region over `bytes`. */
-  constructor(
-    id: number,
-    kind: RegionKind,
-    name: string,
-    bytes: Uint8Array,
-    perms: number,
-    hook?: RegionAccessHook,
-  ) {
-    this.id = id;
-    this.kind = kind;
-    this.name = name;
-    this.size = bytes.length;
-    this.bytes = bytes;
-    this.view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-    this.flags = perms;
-    this.perms = perms;
-    this.live = true;
-    this.hook = hook;
-  }
-}
-
-const EMPTY = new Uint8Array(0);
+/** 2^32: one region window. */
 const TWO_32 = 4294967296;
-
-/** The 64-bit address of the first byte of region `id`. */
-export function regionAddress(id: number): bigint {
-  return (BigInt((REGION_BASE_HI + id) >>> 0) << 32n);
-}
-
-/** Splits a 64-bit address into its [low, high] 32-bit halves (as int32). */
-export function splitAddress(address: bigint): [number, number] {
-  const a = BigInt.asUintN(64, address);
-  return [Number(a & 0xffffffffn) | 0, Number(a >> 32n) | 0];
-}
 
 /**
  * All regions of one simulated machine. CPUs (execution states) share one;
@@ -145,20 +50,14 @@ export function splitAddress(address: bigint): [number, number] {
 export class AddressSpace {
   /** Regions by id; index 0 is a never-live placeholder. */
   readonly regions: Region[] = [
-    new Region(0, "kernel", "(null region)", EMPTY, 0),
+    new Region(0, "kernel", "(null region)", EMPTY_BYTES, 0),
   ];
-  /**
-   * Freed ids, oldest first, reused only once the id space is exhausted: a
-   * FIFO ring (`quarantineHead` is the oldest), so taking one is O(1) even
-   * when tens of thousands wait.
-   */
-  private quarantine: Int32Array = new Int32Array(1024);
-  private quarantineHead = 0;
-  private quarantineSize = 0;
+  /** Freed ids, reused only once the id space is exhausted. */
+  private readonly quarantine: IdQuarantine = new IdQuarantine();
   /** DataView of the region the last successful {@link at} resolved. */
   hitView: DataView = this.regions[0].view;
   /** Bytes of the region the last successful {@link at} resolved. */
-  hitBytes: Uint8Array = EMPTY;
+  hitBytes: Uint8Array = EMPTY_BYTES;
 
   /** An empty address space. */
   constructor() {
@@ -194,12 +93,11 @@ export class AddressSpace {
         (opts.write === false ? 0 : PERM_WRITE);
     let id = this.regions.length;
     if (id > MAX_REGION_ID) {
-      if (this.quarantineSize === 0) {
+      const oldest = this.quarantine.take();
+      if (oldest === undefined) {
         throw new ExecError(-1, "address space exhausted: no free region id");
       }
-      id = this.quarantine[this.quarantineHead];
-      this.quarantineHead = (this.quarantineHead + 1) % this.quarantine.length;
-      this.quarantineSize--;
+      id = oldest;
     }
     const region = new Region(
       id,
@@ -230,33 +128,14 @@ export class AddressSpace {
     }
     region.live = false;
     region.flags = 0;
-    region.bytes = EMPTY;
-    region.view = new DataView(EMPTY.buffer);
-    this.enqueueFreedId(region.id);
-  }
-
-  /** Appends a freed id to the quarantine ring, growing it when full. */
-  private enqueueFreedId(id: number): void {
-    if (this.quarantineSize === this.quarantine.length) {
-      const grown = new Int32Array(this.quarantine.length * 2);
-      for (let i = 0; i < this.quarantineSize; i++) {
-        grown[i] =
-          this.quarantine[(this.quarantineHead + i) % this.quarantine.length];
-      }
-      this.quarantine = grown;
-      this.quarantineHead = 0;
-    }
-    this
-      .quarantine[
-        (this.quarantineHead + this.quarantineSize) % this.quarantine.length
-      ] = id;
-    this.quarantineSize++;
+    region.bytes = EMPTY_BYTES;
+    region.view = new DataView(EMPTY_BYTES.buffer);
+    this.quarantine.add(region.id);
   }
 
   /** The region whose window holds `address` (live or freed), if any. */
   regionAt(address: bigint): Region | undefined {
-    const [lo, hi] = splitAddress(address);
-    const id = this.windowId(lo, hi);
+    const id = this.windowId(addressLo(address), addressHi(address));
     return id > 0 && id < this.regions.length ? this.regions[id] : undefined;
   }
 
@@ -267,7 +146,7 @@ export class AddressSpace {
 
   /** Signed offset of `address` from the start of the region whose window holds it. */
   offsetOf(address: bigint): number {
-    return splitAddress(address)[0];
+    return addressLo(address);
   }
 
   /** Id of the region whose window holds the address `hi:lo`. */
@@ -414,8 +293,14 @@ export class AddressSpace {
     access: number = PERM_READ,
     insnIndex = -1,
   ): Uint8Array {
-    const [lo, hi] = splitAddress(address);
-    const off = this.at(lo, hi, 0, len, access, insnIndex);
+    const off = this.at(
+      addressLo(address),
+      addressHi(address),
+      0,
+      len,
+      access,
+      insnIndex,
+    );
     return this.hitBytes.subarray(off, off + len);
   }
 
@@ -431,8 +316,14 @@ export class AddressSpace {
 
   /** Loads an unsigned little-endian value of 1, 2, 4 or 8 bytes. */
   read(address: bigint, size: 1 | 2 | 4 | 8, insnIndex = -1): bigint {
-    const [lo, hi] = splitAddress(address);
-    const off = this.at(lo, hi, 0, size, PERM_READ, insnIndex);
+    const off = this.at(
+      addressLo(address),
+      addressHi(address),
+      0,
+      size,
+      PERM_READ,
+      insnIndex,
+    );
     const v = this.hitView;
     switch (size) {
       case 1:
@@ -453,8 +344,14 @@ export class AddressSpace {
     value: bigint,
     insnIndex = -1,
   ): void {
-    const [lo, hi] = splitAddress(address);
-    const off = this.at(lo, hi, 0, size, PERM_WRITE, insnIndex);
+    const off = this.at(
+      addressLo(address),
+      addressHi(address),
+      0,
+      size,
+      PERM_WRITE,
+      insnIndex,
+    );
     const v = this.hitView;
     const u = BigInt.asUintN(64, value);
     switch (size) {

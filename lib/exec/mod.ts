@@ -20,6 +20,8 @@ export {
   MemoryFault,
 } from "./fault.ts";
 export {
+  addressHi,
+  addressLo,
   AddressSpace,
   type MapRegionOptions,
   MAX_REGION_ID,
@@ -59,6 +61,14 @@ export {
   runProgram,
   type RunResult,
 } from "./run.ts";
-export { type Engine, ENGINES, stepJit, stepWith } from "./jit/step_jit.ts";
+export {
+  type Engine,
+  ENGINES,
+  setStepwiseAfter,
+  stepJit,
+  STEPWISE_AFTER,
+  STEPWISE_BUDGET,
+  stepWith,
+} from "./jit/step_jit.ts";
 export { jitCompile, type JitFunction, type JitProgram } from "./jit/jit.ts";
-export { fuzzEngines, type FuzzFinding } from "./jit/fuzz.ts";
+export { fuzzEngines, type FuzzFinding, type Observer } from "./jit/fuzz.ts";

@@ -131,6 +131,14 @@ export class ExecState implements CallContext {
   blockRequested = false;
   /** Set by {@link tailCall} during a helper call. */
   pendingTailCall: CompiledProgram | undefined = undefined;
+  /**
+   * The program {@link engineCache} belongs to: an engine keeps what it
+   * derived from `prog` here (the JIT its translation), so that entering
+   * it costs a comparison rather than a lookup.
+   */
+  engineCacheFor: CompiledProgram | undefined = undefined;
+  /** Engine-private data for {@link engineCacheFor}. */
+  engineCache: unknown = undefined;
   private readonly clock: ((state: ExecState) => number) | undefined;
   private readonly stackName: string;
 
@@ -264,8 +272,16 @@ export class ExecState implements CallContext {
 
   /** Stores a helper's return value in r0 (undefined leaves r0 as set). */
   storeResult(result: number | bigint | void): void {
+    // No allocation here: this runs once per helper call.
     if (typeof result === "number") {
-      this.setR0Parts(numberLo(result), numberHi(result));
-    } else if (typeof result === "bigint") this.setReg(0, result);
+      if ((result | 0) === result) {
+        this.regs[0] = result;
+        this.regs[1] = result >> 31;
+      } else this.setR0Parts(numberLo(result), numberHi(result));
+    } else if (typeof result === "bigint") {
+      const v = BigInt.asUintN(64, result);
+      this.regs[0] = Number(v & 0xffffffffn) | 0;
+      this.regs[1] = Number(v >> 32n) | 0;
+    }
   }
 }

@@ -6,6 +6,7 @@
  */
 import type { CompiledProgram } from "../exec/compile.ts";
 import type { ExecState } from "../exec/state.ts";
+import type { LockState } from "./spin_lock.ts";
 
 /** A program invocation waiting for, or holding, a CPU. */
 export interface Invocation {
@@ -31,6 +32,12 @@ export interface RunningContext {
   readonly level: number;
   /** True while it spins on a lock (so contention is traced once). */
   spinning: boolean;
+  /**
+   * The lock it spins on, while {@link spinning}: as long as another CPU
+   * holds it, a retry would only block again, so the scheduler spends the
+   * step without running the call.
+   */
+  spinningOn: LockState | undefined;
 }
 
 /** An NMI to deliver: which program, and when. */
@@ -72,7 +79,9 @@ export class Cpu {
 
   /** The innermost running context, if any. */
   get top(): RunningContext | undefined {
-    return this.contexts[this.contexts.length - 1];
+    // never index -1: that is a property lookup by name, off the fast path
+    const n = this.contexts.length;
+    return n === 0 ? undefined : this.contexts[n - 1];
   }
 
   /** True when the CPU has (or could start) something to run. */

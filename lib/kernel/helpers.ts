@@ -5,10 +5,15 @@
  * @module
  */
 import type { CallContext, HelperFn } from "../exec/state.ts";
-import { formatAddress } from "../exec/fault.ts";
 import type { Cpu } from "./cpu.ts";
 import type { Prng } from "./prng.ts";
-import type { SpinLocks } from "./spin_lock.ts";
+import {
+  LOCK_ACQUIRED,
+  LOCK_CONTENDED,
+  type LockHolder,
+  type SpinLocks,
+  UNLOCK_RELEASED,
+} from "./spin_lock.ts";
 import type { TraceKind } from "./trace.ts";
 
 /** Helper ids (include/uapi/linux/bpf.h). */
@@ -49,18 +54,6 @@ export interface HelperHost {
   report(cpu: Cpu, message: string): void;
 }
 
-const addressTexts = new Map<bigint, string>();
-
-/** The hex text of a lock address, cached: the same few locks are traced again and again. */
-function addressText(addr: bigint): string {
-  let text = addressTexts.get(addr);
-  if (text === undefined) {
-    text = formatAddress(addr);
-    if (addressTexts.size < 4096) addressTexts.set(addr, text);
-  }
-  return text;
-}
-
 function ownerOf(vm: CallContext): StateOwner {
   return vm.owner as StateOwner;
 }
@@ -82,59 +75,65 @@ export function kernelHelpers(host: HelperHost): Map<number, HelperFn> {
 
 function spinLock(host: HelperHost, vm: CallContext): number | void {
   const owner = ownerOf(vm);
-  const addr = vm.arg(1);
-  const prog = progName(owner);
-  const cpu = owner.cpu.id;
+  const cpu = owner.cpu;
+  const level = owner.level;
+  const context = cpu.contexts[level];
+  const prog = context?.invocation.name ?? "?";
   const insn = vm.insnIndex;
-  const context = owner.cpu.contexts[owner.level];
-  const result = host.locks.lock(vm.mem, addr, {
-    cpu,
-    level: owner.level,
-    prog,
-    insn,
-  });
-  if (result.kind === "acquired") {
+  const lo = vm.argLo(1), hi = vm.argHi(1);
+  const locks = host.locks;
+  const code = locks.tryLock(vm.mem, lo, hi, cpu.id, level, prog, insn);
+  if (code === LOCK_ACQUIRED) {
     if (context) context.spinning = false;
-    host.emit("lock_acquire", cpu, prog, insn, addressText(addr));
+    host.emit("lock_acquire", cpu.id, prog, insn, locks.textOf(lo, hi));
     return 0;
   }
-  if (result.kind === "contended") {
+  const h = locks.conflict as LockHolder;
+  if (code === LOCK_CONTENDED) {
     if (context && !context.spinning) {
       context.spinning = true;
-      const detail = `held by CPU ${result.holder.cpu}`;
-      host.emit("lock_contend", cpu, prog, insn, addressText(addr), detail);
+      context.spinningOn = locks.stateOf(lo, hi);
+      const detail = heldByText(h.cpu);
+      const where = locks.textOf(lo, hi);
+      host.emit("lock_contend", cpu.id, prog, insn, where, detail);
     }
     vm.block();
     return;
   }
-  const h = result.holder;
-  const where = addressText(addr);
+  const where = locks.textOf(lo, hi);
   const message =
-    `deadlock: CPU ${cpu} ${owner.level > 0 ? "in NMI " : ""}program ${prog} ` +
+    `deadlock: CPU ${cpu.id} ${level > 0 ? "in NMI " : ""}program ${prog} ` +
     `insn ${insn} spins on lock ${where}, which CPU ${h.cpu} already holds at level ` +
     `${h.level} (program ${h.prog}, insn ${h.insn}) — the holder cannot run again until ` +
     `this context returns`;
-  host.emit("deadlock", cpu, prog, insn, where, message);
-  host.report(owner.cpu, message);
+  host.emit("deadlock", cpu.id, prog, insn, where, message);
+  host.report(cpu, message);
   vm.block();
+}
+
+const heldByTexts: string[] = [];
+
+/** `held by CPU n`, built once per CPU: contention is traced often. */
+function heldByText(cpu: number): string {
+  return heldByTexts[cpu] ??= `held by CPU ${cpu}`;
 }
 
 function spinUnlock(host: HelperHost, vm: CallContext): number {
   const owner = ownerOf(vm);
-  const addr = vm.arg(1);
+  const cpu = owner.cpu;
   const prog = progName(owner);
-  const result = host.locks.unlock(vm.mem, addr, {
-    cpu: owner.cpu.id,
-    level: owner.level,
-  });
-  const where = addressText(addr);
-  if (result.kind === "released") {
-    host.emit("lock_release", owner.cpu.id, prog, vm.insnIndex, where);
+  const locks = host.locks;
+  const lo = vm.argLo(1), hi = vm.argHi(1);
+  const code = locks.release(vm.mem, lo, hi, cpu.id, owner.level);
+  const where = locks.textOf(lo, hi);
+  if (code === UNLOCK_RELEASED) {
+    host.emit("lock_release", cpu.id, prog, vm.insnIndex, where);
   } else {
-    const message = result.kind === "not_held"
+    const h = locks.conflict;
+    const message = h === undefined
       ? `bad unlock: lock ${where} is not held (program ${prog} insn ${vm.insnIndex})`
-      : `bad unlock: lock ${where} is held by CPU ${result.holder.cpu} level ${result.holder.level}`;
-    host.report(owner.cpu, message);
+      : `bad unlock: lock ${where} is held by CPU ${h.cpu} level ${h.level}`;
+    host.report(cpu, message);
   }
   return 0;
 }

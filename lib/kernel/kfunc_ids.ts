@@ -12,6 +12,14 @@
 /** First id; far above any type id of a program's own BTF, so the two never mix. */
 export const KFUNC_ID_BASE = 100_000;
 
+/**
+ * First "address" of a kfunc: after verification the kernel replaces a
+ * kfunc call's BTF id by the function's address (`fixup_kfunc_call()`) and
+ * has filled in the arguments the program left as placeholders; the
+ * simulated kernel calls the rewritten form through these ids.
+ */
+export const KFUNC_ADDR_BASE = 200_000;
+
 /** Kfunc names in id order (append only). */
 export const KERNEL_KFUNCS: readonly string[] = [
   // allocated objects (kernel/bpf/helpers.c)
@@ -48,7 +56,17 @@ export const KERNEL_KFUNCS: readonly string[] = [
   "bpf_iter_num_new",
   "bpf_iter_num_next",
   "bpf_iter_num_destroy",
+  // the names "Local kptrs, BPF linked lists" first proposed for
+  // bpf_obj_new_impl / bpf_obj_drop_impl (bpfsim aliases; Linux has none)
+  "bpf_kptr_new",
+  "bpf_kptr_drop",
 ];
+
+/** bpfsim's aliases of kernel kfuncs: alias name → the kfunc it stands for. */
+export const KFUNC_ALIASES: ReadonlyMap<string, string> = new Map([
+  ["bpf_kptr_new", "bpf_obj_new_impl"],
+  ["bpf_kptr_drop", "bpf_obj_drop_impl"],
+]);
 
 const BY_NAME: ReadonlyMap<string, number> = new Map(
   KERNEL_KFUNCS.map((name, i) => [name, KFUNC_ID_BASE + i]),
@@ -59,7 +77,21 @@ export function kfuncBtfId(name: string): number | undefined {
   return BY_NAME.get(name);
 }
 
-/** The name of the kfunc with BTF id `id`, or undefined. */
+/**
+ * The name of the kfunc with BTF id `id` — or, after rewriting, with
+ * address id `id` ({@link kfuncAddrId}) — or undefined.
+ */
 export function kfuncName(id: number): string | undefined {
+  if (id >= KFUNC_ADDR_BASE) return KERNEL_KFUNCS[id - KFUNC_ADDR_BASE];
   return KERNEL_KFUNCS[id - KFUNC_ID_BASE];
+}
+
+/** The address id a rewritten call of the kfunc with BTF id `btfId` uses. */
+export function kfuncAddrId(btfId: number): number {
+  return btfId - KFUNC_ID_BASE + KFUNC_ADDR_BASE;
+}
+
+/** True for an address id (a call the verifier has rewritten). */
+export function isKfuncAddrId(id: number): boolean {
+  return id >= KFUNC_ADDR_BASE && id < KFUNC_ADDR_BASE + KERNEL_KFUNCS.length;
 }

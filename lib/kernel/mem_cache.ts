@@ -18,197 +18,35 @@
  *   `free_llist_extra_rcu` is its NMI overflow;
  * - `free_by_rcu_ttrace` → `waiting_for_gp_ttrace`: surplus objects waiting
  *   for an RCU Tasks Trace GP before kfree; `alloc_bulk()` may take them back.
+ *
+ * Size classes and watermarks are in `mem_cache_sizes.ts`; units, counters
+ * and the host interface in `mem_unit.ts` (both re-exported here).
  * @module
  */
-import { RCU_TRACE_IMPLIES_RCU_GP, type RcuState } from "./rcu.ts";
+import { RCU_TRACE_IMPLIES_RCU_GP } from "./rcu.ts";
+import { refillWatermarks } from "./mem_cache_sizes.ts";
+import {
+  type MemCacheHost,
+  type MemCacheStats,
+  type MemUnit,
+  newMemCacheStats,
+} from "./mem_unit.ts";
 
-/** `sizeof(struct llist_node)`: the header in front of every object. */
-export const LLIST_NODE_SZ = 8;
-
-/** Number of size classes of a kmalloc-style allocator (`NUM_CACHES`). */
-export const NUM_CACHES = 11;
-
-/** `sizes[]` of `bpf_mem_alloc_init()`: unit size of each cache index. */
-export const BPF_MEM_CACHE_SIZES: readonly number[] = [
-  96,
-  192,
-  16,
-  32,
-  64,
-  128,
-  256,
-  512,
-  1024,
-  2048,
-  4096,
-];
-
-/** Largest unit a kmalloc-style allocator serves. */
-export const BPF_MEM_ALLOC_MAX_UNIT = 4096;
-
-// `size_index[]`: for (size - 1) / 8 in 0..23, the 1-based cache index
-// (no 8-byte bucket: sizes 1..16 share the 16-byte cache).
-const SIZE_INDEX: readonly number[] = [
-  3,
-  3,
-  4,
-  4,
-  5,
-  5,
-  5,
-  5,
-  1,
-  1,
-  1,
-  1,
-  6,
-  6,
-  6,
-  6,
-  2,
-  2,
-  2,
-  2,
-  2,
-  2,
-  2,
-  2,
-];
-
-/**
- * Cache index for a unit of `size` bytes (header included), or -1 when no
- * cache fits (0 or more than 4096). Mirrors bpf_mem_cache_idx().
- */
-export function bpfMemCacheIdx(size: number): number {
-  if (size <= 0 || size > BPF_MEM_ALLOC_MAX_UNIT) return -1;
-  if (size <= 192) return SIZE_INDEX[(size - 1) >> 3] - 1;
-  return fls(size - 1) - 2;
-}
-
-/** Find last set bit, 1-based (`fls(0) == 0`), as the kernel's fls(). */
-function fls(x: number): number {
-  return x === 0 ? 0 : 32 - Math.clz32(x);
-}
-
-/** The refill parameters of one cache. */
-export interface Watermarks {
-  /** Below this `free_cnt` after an alloc, irq_work refills. */
-  readonly low: number;
-  /** Above this `free_cnt` after a free, irq_work trims. */
-  readonly high: number;
-  /** Objects one refill adds. */
-  readonly batch: number;
-}
-
-/**
- * Watermarks for a cache of `unitSize`-byte units. Mirrors init_refill_work():
- * 32/96 up to 256 bytes, else scaled by 256 / unit_size with floors 1 and 3;
- * batch is three quarters of the gap (at least 1). C integer division.
- */
-export function refillWatermarks(
-  unitSize: number,
-  percpu = false,
-): Watermarks {
-  let low: number;
-  let high: number;
-  if (percpu) {
-    low = 1;
-    high = 3;
-  } else if (unitSize <= 256) {
-    low = 32;
-    high = 96;
-  } else {
-    low = Math.max(Math.trunc(32 * 256 / unitSize), 1);
-    high = Math.max(Math.trunc(96 * 256 / unitSize), 3);
-  }
-  const batch = Math.max(Math.trunc((high - low) / 4) * 3, 1);
-  return { low, high, batch };
-}
-
-/** Where a unit is in its life. */
-export type UnitState =
-  | "free" // on free_llist / free_llist_extra
-  | "allocated" // handed out, region mapped
-  | "rcu_wait" // freed with _rcu, region still readable until the RCU GP
-  | "ttrace_wait" // on free_by_rcu_ttrace / waiting_for_gp_ttrace
-  | "released"; // kfree'd
-
-/** One slab object of a {@link BpfMemCache}. */
-export interface MemUnit {
-  /** Identity of the memory for this allocator's life (reuse shows as the same slot). */
-  readonly slot: number;
-  /** The cache that last handed it out: the pointer kept in the llist_node header. */
-  owner: BpfMemCache;
-  /** The unit's memory, header included; each mapping of the unit shares it. */
-  readonly bytes: Uint8Array;
-  /** Region id while mapped, 0 otherwise. */
-  regionId: number;
-  /** Life state. */
-  state: UnitState;
-  /** Caller-given site of the last allocation (e.g. `prog foo insn 12`). */
-  allocSite: string;
-  /** CPU of the last allocation. */
-  allocCpu: number;
-  /** Caller-given site of the last free. */
-  freeSite: string;
-  /** CPU of the last free. */
-  freeCpu: number;
-}
-
-/** Counters of one cache. */
-export interface MemCacheStats {
-  /** Successful unit_alloc() calls. */
-  allocs: number;
-  /** unit_alloc() calls that returned NULL. */
-  nullReturns: number;
-  /** … of which because `active` was busy (re-entrant, e.g. from an NMI). */
-  nullActive: number;
-  /** unit_free() calls (immediate reuse). */
-  frees: number;
-  /** unit_free_rcu() calls (reuse after an RCU GP). */
-  freesRcu: number;
-  /** alloc_bulk() runs from irq_work. */
-  refills: number;
-  /** free_bulk() runs from irq_work. */
-  trims: number;
-  /** Fresh units made ("kmalloc"). */
-  kmallocs: number;
-  /** Units given back to slab ("kfree"). */
-  kfrees: number;
-  /** Units this cache handed out that are still allocated. */
-  inUse: number;
-}
-
-/** What a cache needs from its allocator. */
-export interface MemCacheHost {
-  /** RCU flavours that delay reuse and release. */
-  readonly rcu: RcuState;
-  /** A fresh unit for `c` ("kmalloc"). */
-  kmalloc(c: BpfMemCache): MemUnit;
-  /** Gives `unit` back to slab ("kfree"), unmapping it if mapped. */
-  kfree(unit: MemUnit): void;
-  /** Unmaps the region of a unit whose readers are gone (after a GP). */
-  poison(unit: MemUnit): void;
-  /** `irq_work_queue()` of `c`'s refill work on `c.cpu`. */
-  queueIrqWork(c: BpfMemCache): void;
-  /** Runs while `active` is held by a unit_alloc/unit_free (NMI window). */
-  insideActive(c: BpfMemCache, op: "alloc" | "free" | "free_rcu"): void;
-}
-
-function newStats(): MemCacheStats {
-  return {
-    allocs: 0,
-    nullReturns: 0,
-    nullActive: 0,
-    frees: 0,
-    freesRcu: 0,
-    refills: 0,
-    trims: 0,
-    kmallocs: 0,
-    kfrees: 0,
-    inUse: 0,
-  };
-}
+export {
+  BPF_MEM_ALLOC_MAX_UNIT,
+  BPF_MEM_CACHE_SIZES,
+  bpfMemCacheIdx,
+  LLIST_NODE_SZ,
+  NUM_CACHES,
+  refillWatermarks,
+  type Watermarks,
+} from "./mem_cache_sizes.ts";
+export type {
+  MemCacheHost,
+  MemCacheStats,
+  MemUnit,
+  UnitState,
+} from "./mem_unit.ts";
 
 /** `struct bpf_mem_cache`: one CPU's cache of one unit size. */
 export class BpfMemCache {
@@ -251,7 +89,7 @@ export class BpfMemCache {
   /** True while the refill irq_work is queued and has not run. */
   refillPending = false;
   /** Counters. */
-  readonly stats: MemCacheStats = newStats();
+  readonly stats: MemCacheStats = newMemCacheStats();
   private readonly host: MemCacheHost;
 
   /** A cache with its watermarks set; call {@link prefill} next. */

@@ -13,7 +13,7 @@ import type { HelperFn, KfuncFn } from "../exec/state.ts";
 import type { BpfCallbacks } from "./graph/callback.ts";
 import { resolveKsyms } from "../elf/ksyms.ts";
 import type { BpfProgram, ObjectFile } from "../elf/types.ts";
-import type { LdImm64Insn } from "../isa/insn.ts";
+import type { Insn, LdImm64Insn } from "../isa/insn.ts";
 import {
   BPF_PSEUDO_MAP_FD,
   BPF_PSEUDO_MAP_IDX,
@@ -221,12 +221,16 @@ export function findProgram(loaded: LoadedObject, name: string): BpfProgram {
  * `resolve_pseudo_ldimm64()` does: `BPF_PSEUDO_MAP_IDX` → the map's
  * address, `BPF_PSEUDO_MAP_IDX_VALUE` → the address of its value
  * (`map_direct_value_addr()`: element 0) plus the offset in the second imm.
+ * `rewritten`: the program as the verifier rewrote it (its `xlated`), run
+ * instead of the instructions as loaded.
  */
 export function compileObjectProgram(
   loaded: LoadedObject,
   name: string,
+  rewritten?: readonly Insn[],
 ): LoadedProgram {
   const prog = findProgram(loaded, name);
+  const insns = rewritten ?? prog.insns;
   const ldImm64 = (insn: LdImm64Insn, index: number): bigint => {
     switch (insn.src) {
       case BPF_PSEUDO_MAP_IDX:
@@ -248,8 +252,8 @@ export function compileObjectProgram(
     }
   };
   const program = loaded.callbacks !== undefined
-    ? loaded.callbacks.compile(prog.insns, name, { ldImm64 })
-    : compileProgram(prog.insns, { ldImm64 });
+    ? loaded.callbacks.compile(insns, name, { ldImm64 })
+    : compileProgram(insns, { ldImm64 });
   return { name, program };
 }
 

@@ -18,7 +18,7 @@ import {
   GraphRuntime,
 } from "./graph/mod.ts";
 
-import { kfuncBtfId } from "./kfunc_ids.ts";
+import { isKfuncAddrId, kfuncAddrId, kfuncBtfId } from "./kfunc_ids.ts";
 import { iterKfuncs } from "./iter_kfuncs.ts";
 import {
   compileObjectProgram,
@@ -28,6 +28,10 @@ import {
 import type { Kernel, LoadedProgram, ProgramRuntime } from "./kernel.ts";
 import { mapHelpers } from "./map_helpers.ts";
 import type { StateOwner } from "./helpers.ts";
+import { formatAddress } from "../exec/fault.ts";
+import type { CallContext } from "../exec/state.ts";
+import { verifyBeforeRun } from "./load_verify.ts";
+import { decodeRaw } from "../isa/decode.ts";
 
 /** Helper id of `bpf_loop`. */
 export const BPF_FUNC_loop = 181;
@@ -42,17 +46,31 @@ const VERIFIER_ONLY_KFUNCS: readonly string[] = [
   "bpf_preempt_enable",
 ];
 
+/** Options of {@link loadObjectWithRuntime}. */
+export interface RuntimeLoadOptions {
+  /**
+   * Verify each program before it may run ({@link kernelProgram} throws a
+   * `ProgramRejectedError` for one the verifier rejects). Default: the
+   * kernel's `verify` option (itself true by default); false is the
+   * `--no-verify` escape hatch.
+   */
+  readonly verify?: boolean;
+}
+
 /**
  * Loads `object` into `kernel` (see `loadObjectIntoKernel`) with a graph
  * runtime when the object has BTF, `bpf_kptr_xchg`, `bpf_loop` and the
- * verifier-only kfuncs.
+ * verifier-only kfuncs. The graph runtime traces alloc/free/push/pop into
+ * the kernel's trace, and list operations made without the head's lock
+ * race with other CPUs (see lib/kernel/graph/list.ts).
  */
 export function loadObjectWithRuntime(
   kernel: Kernel,
   object: ObjectFile,
+  options: RuntimeLoadOptions = {},
 ): LoadedObject {
   const space = kernel.space;
-  const callbacks = new BpfCallbacks(space);
+  const callbacks = new BpfCallbacks(space, kernel.engine);
   const kfuncs = new Map<number, KfuncFn>();
   const helpers = new Map<number, HelperFn>();
   let runtime: GraphRuntime | undefined;
@@ -64,6 +82,33 @@ export function loadObjectWithRuntime(
       types: btfTypes(object.btf, metas),
       metas,
       callbacks,
+      trace: (ev, cpu, vm, address, detail) => {
+        const owner = vm?.owner as StateOwner | undefined;
+        kernel.trace.record(
+          kernel.now(),
+          cpu,
+          ev,
+          owner === undefined ? undefined : progName(owner),
+          vm?.insnIndex,
+          formatAddress(address),
+          detail,
+        );
+      },
+      progOf: (vm) => {
+        const owner = vm.owner as StateOwner | undefined;
+        return owner === undefined ? undefined : progName(owner);
+      },
+      lockHeld: (vm, head) => lockHeld(kernel, vm, head),
+      onWarn: (message, vm) => {
+        const owner = vm?.owner as StateOwner | undefined;
+        kernel.reports.push(
+          owner === undefined
+            ? `WARNING: ${message}`
+            : `WARNING: CPU ${owner.cpu.id} ${
+              progName(owner)
+            } insn ${vm?.insnIndex}: ${message}`,
+        );
+      },
     });
     for (const [id, fn] of graphKfuncs(runtime)) {
       kfuncs.set(id, withIrqWork(kernel, fn));
@@ -74,6 +119,13 @@ export function loadObjectWithRuntime(
   for (const name of VERIFIER_ONLY_KFUNCS) {
     const id = kfuncBtfId(name);
     if (id !== undefined) kfuncs.set(id, () => 0);
+  }
+  // the rewritten program calls kfuncs by address: same arguments unless
+  // the graph runtime registered a rewritten form
+  for (const [id, fn] of [...kfuncs]) {
+    if (isKfuncAddrId(id)) continue;
+    const addr = kfuncAddrId(id);
+    if (!kfuncs.has(addr)) kfuncs.set(addr, fn);
   }
   // mirrors bpf_loop() in kernel/bpf/bpf_iter.c
   helpers.set(BPF_FUNC_loop, (vm) => {
@@ -86,24 +138,62 @@ export function loadObjectWithRuntime(
     }
     return n;
   });
-  return loadObjectIntoKernel(kernel, object, {
+  const loaded = loadObjectIntoKernel(kernel, object, {
     fieldFreer: runtime === undefined ? undefined : graphFieldFreer(runtime),
     callbacks,
     kfuncs,
     helpers,
   });
+  if (options.verify ?? kernel.verify) VERIFY.set(loaded, object);
+  return loaded;
+}
+
+/** Objects as parsed, of loads that verify their programs before running them. */
+const VERIFY = new WeakMap<LoadedObject, ObjectFile>();
+
+/** The name of the program a state runs. */
+function progName(owner: StateOwner): string {
+  return owner.cpu.contexts[owner.level]?.invocation.name ?? "?";
+}
+
+/**
+ * Whether the caller holds a `bpf_spin_lock` in the same allocation (map
+ * value, global data section, object) as the graph root at `head`, the
+ * rule the verifier enforces (a state outside the kernel counts as holding
+ * it).
+ */
+function lockHeld(kernel: Kernel, vm: CallContext, head: bigint): boolean {
+  const owner = vm.owner as StateOwner | undefined;
+  if (owner === undefined) return true;
+  return kernel.locks.holdsInRegionOf(
+    kernel.space,
+    owner.cpu.id,
+    owner.level,
+    head,
+  );
 }
 
 /**
  * Program `name` of an object loaded with {@link loadObjectWithRuntime},
- * ready for `kernel.submit`: compiled, with the object's map helpers, the
- * graph kfuncs and the other runtime helpers attached. Programs of one
- * loaded object share one runtime (so a CPU keeps one state for them).
+ * ready for `kernel.submit`: verified (unless the load said `verify:
+ * false`; a rejection throws `ProgramRejectedError`), compiled, with the
+ * object's map helpers, the graph kfuncs and the other runtime helpers
+ * attached. Programs of one loaded object share one runtime (so a CPU
+ * keeps one state for them).
  */
 export function kernelProgram(
   loaded: LoadedObject,
   name: string,
 ): LoadedProgram {
+  const parsed = VERIFY.get(loaded);
+  // a verified program runs as the verifier rewrote it (kfunc arguments
+  // filled in), as the kernel runs its xlated program
+  const verdict = parsed !== undefined
+    ? verifyBeforeRun(parsed, name)
+    : undefined;
+  const rewritten = verdict?.verdict === "accept" && verdict.xlated
+    ? decodeRaw(verdict.xlated)
+    : undefined;
   let runtime = RUNTIMES.get(loaded);
   if (runtime === undefined) {
     const helpers = new Map(mapHelpers(loaded.registry));
@@ -111,7 +201,7 @@ export function kernelProgram(
     runtime = { helpers, kfuncs: loaded.kfuncs };
     RUNTIMES.set(loaded, runtime);
   }
-  return { ...compileObjectProgram(loaded, name), runtime };
+  return { ...compileObjectProgram(loaded, name, rewritten), runtime };
 }
 
 const RUNTIMES = new WeakMap<LoadedObject, ProgramRuntime>();

@@ -43,10 +43,13 @@ export class Prng {
   /** A uniform integer in [0, n) (n ≥ 1), without modulo bias. */
   below(n: number): number {
     if (n <= 1) return 0;
+    // a power of two: the limit is 2^32, nothing is rejected
+    if ((n & (n - 1)) === 0) return this.nextU32() & (n - 1);
     const limit = Math.floor(0x1_0000_0000 / n) * n;
     let x = this.nextU32();
     while (x >= limit) x = this.nextU32();
-    return x % n;
+    // x % n without V8's slow float modulo for x ≥ 2^31 (exact for u32 x)
+    return x - Math.floor(x / n) * n;
   }
 
   /** True with probability `p` (0 ≤ p ≤ 1). */

@@ -9,6 +9,7 @@
  * @module
  */
 import { ExecError, type MemoryFault } from "../exec/fault.ts";
+import type { Insn } from "../isa/insn.ts";
 import { type Engine, stepWith } from "../exec/jit/step_jit.ts";
 import { regionAddress } from "../exec/memory.ts";
 import { ExecState, type HelperFn, type KfuncFn } from "../exec/state.ts";
@@ -53,6 +54,12 @@ export interface TestRunOptions {
   readonly kfuncs?: ReadonlyMap<number, KfuncFn>;
   /** Engine (default `interp`): results are the same on both. */
   readonly engine?: Engine;
+  /**
+   * The program as the verifier rewrote it (`VerifyResult.xlated`, decoded):
+   * run instead of the instructions as loaded, as the kernel runs its
+   * xlated program.
+   */
+  readonly rewritten?: readonly Insn[];
 }
 
 /** What {@link testRun} reports. */
@@ -112,7 +119,7 @@ export function testRun(
   }
   const data = opts.data ?? new Uint8Array(DEFAULT_TEST_DATA_SIZE);
   const { kernel } = loaded;
-  const compiled = compileObjectProgram(loaded, name).program;
+  const compiled = compileObjectProgram(loaded, name, opts.rewritten).program;
   const ctx = buildContext(loaded, prog.type, data);
   const cpu = kernel.cpus[opts.cpu ?? 0];
   if (cpu === undefined) {

@@ -46,6 +46,11 @@ export interface ScenarioContext {
   readonly kernel: Kernel;
   /** The seed of this run. */
   readonly seed: number;
+  /**
+   * Whether programs are verified before they run (the kernel's `verify`
+   * option: objects loaded with `loadObjectWithRuntime` follow it).
+   */
+  readonly verify: boolean;
   /** Assembles kernel-syntax (or bpf_conformance) text. */
   assemble(text: string): Insn[];
   /** Adds a line to the report. */
@@ -67,8 +72,14 @@ export interface Scenario {
    * true); false for scenarios that show a kernel getting stuck.
    */
   readonly expectsCleanEnd?: boolean;
+  /**
+   * Whether the kernel verifies programs before running them (default
+   * true); false for scenarios that show what happens without the
+   * verifier. `runScenario(…, { verify })` overrides it.
+   */
+  readonly verify?: boolean;
   /** More kernel options (quantum, schedule, helpers). */
-  readonly kernel?: Omit<KernelOptions, "cpus" | "seed">;
+  readonly kernel?: Omit<KernelOptions, "cpus" | "seed" | "verify">;
   /** Builds, runs and checks. */
   run(s: ScenarioContext): void | Promise<void>;
 }
@@ -96,23 +107,46 @@ export function defineScenario(scenario: Scenario): Scenario {
   return scenario;
 }
 
-/** Runs a scenario once with `seed` (and, optionally, another engine than the interpreter). */
+/** Options of {@link runScenario}. */
+export interface RunScenarioOptions {
+  /** The engine (default: the scenario's, else the interpreter). */
+  readonly engine?: Engine;
+  /**
+   * Verify programs before they run (default: the scenario's `verify`,
+   * else true); false is `--no-verify`.
+   */
+  readonly verify?: boolean;
+}
+
+/**
+ * Runs a scenario once with `seed` (and, optionally, another engine than
+ * the interpreter, or with verification off).
+ *
+ * @example
+ * ```ts
+ * const r = await runScenario(scenario, 3, { verify: false });
+ * console.log(formatScenarioResult(r));
+ * ```
+ */
 export async function runScenario(
   scenario: Scenario,
   seed = 1,
-  options: { engine?: Engine } = {},
+  options: RunScenarioOptions = {},
 ): Promise<ScenarioResult> {
+  const verify = options.verify ?? scenario.verify ?? true;
   const kernel = new Kernel({
     ...scenario.kernel,
     cpus: scenario.cpus ?? 4,
     seed,
     engine: options.engine ?? scenario.kernel?.engine,
+    verify,
   });
   const lines: string[] = [];
   const claims: Claim[] = [];
   await scenario.run({
     kernel,
     seed,
+    verify,
     assemble: (text) => assemble(text, { name: scenario.name }),
     say: (line) => lines.push(line),
     claim: (what, ok, detail) => claims.push({ what, ok, detail }),
@@ -150,8 +184,8 @@ export function formatScenarioResult(result: ScenarioResult): string {
 
 /**
  * The `deno run` entry point of a scenario script: `--seed N`,
- * `--timeline FILE.html`, `--trace FILE.jsonl`, `--json`. Exits 1 when a
- * claim fails, 2 on bad arguments.
+ * `--timeline FILE.html`, `--trace FILE.jsonl`, `--json`, `--no-verify`.
+ * Exits 1 when a claim fails, 2 on bad arguments.
  */
 export async function scenarioMain(
   scenario: Scenario,
@@ -166,6 +200,7 @@ export async function scenarioMain(
         timeline: { type: "string" },
         trace: { type: "string" },
         json: { type: "boolean" },
+        "no-verify": { type: "boolean" },
       },
       strict: true,
     }).values;
@@ -178,7 +213,9 @@ export async function scenarioMain(
     console.error(`${scenario.name}: --seed expects a non-negative integer`);
     Deno.exit(2);
   }
-  const result = await runScenario(scenario, seed);
+  const result = await runScenario(scenario, seed, {
+    verify: values["no-verify"] ? false : undefined,
+  });
   if (values.timeline) {
     Deno.writeTextFileSync(
       values.timeline,

@@ -117,7 +117,7 @@ export function timelineModel(
             kind: e.ev,
             label: `${e.ev} ${e.prog ?? ""}${
               e.insn !== undefined ? ` insn ${e.insn}` : ""
-            } ${e.detail ?? ""}`,
+            }${e.addr !== undefined ? ` ${e.addr}` : ""} ${e.detail ?? ""}`,
           });
         }
     }
@@ -153,6 +153,10 @@ const COLORS: Record<string, string> = {
   pop: "#f5871f",
   rcu_gp: "#999999",
 };
+
+// object events sit a little above the others: a push and a contention at
+// the same step both stay visible
+const MARK_ROW: Record<string, number> = { alloc: 5, free: 5, push: 5, pop: 5 };
 
 function escape(text: string): string {
   return text.replace(/[&<>"]/g, (c) => `&#${c.charCodeAt(0)};`);
@@ -191,7 +195,7 @@ export function renderTimeline(
     );
   }
   for (const m of model.marks) {
-    const y = 20 + m.cpu * laneHeight + 42;
+    const y = 20 + m.cpu * laneHeight + 42 - (MARK_ROW[m.kind] ?? 0);
     parts.push(
       `<circle cx="${x(m.t)}" cy="${y}" r="3.5" fill="${
         COLORS[m.kind] ?? "#555"
@@ -203,12 +207,15 @@ export function renderTimeline(
     `<span><i style="background:${c}"></i>${k}</span>`
   ).join(" ");
   const height = 30 + cpus * laneHeight;
+  const counts = Object.keys(COLORS).filter((k) => k in MARK_ROW).map((k) =>
+    `${events.filter((e) => e.ev === k).length} ${k}`
+  ).join(", ");
   return `<!doctype html>
 <html><head><meta charset="utf-8"><title>${escape(title)}</title>
 <style>body{font:13px sans-serif;margin:16px}.lane{font:12px monospace}
 .legend span{margin-right:12px}.legend i{display:inline-block;width:10px;height:10px;margin-right:4px}</style>
 </head><body><h1>${escape(title)}</h1>
-<p>${events.length} events over ${model.end} steps; rows per CPU: programs, NMIs, locks held. Hover for details.</p>
+<p>${events.length} events over ${model.end} steps; rows per CPU: programs, NMIs, locks held; marks below: ${counts}. Hover for details.</p>
 <p class="legend">${legend}</p>
 <svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}">${
     parts.join("")

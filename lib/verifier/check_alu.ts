@@ -7,8 +7,9 @@
  * 32-bit registers or subtracted, and no Spectre sanitation applies.
  * @module
  */
+import { markChainPrecision } from "./precision.ts";
 import type { AluInsn, EndianInsn } from "../isa/insn.ts";
-import { constantOperandError } from "../isa/validate.ts";
+import { constantOperandError } from "../isa/field_checks.ts";
 import { EACCES, EINVAL, type Env } from "./env.ts";
 import {
   assignReg,
@@ -171,13 +172,18 @@ function adjustRegMinMaxVals(env: Env, insn: AluInsn): void {
           `R${insn.dst} pointer ${ALU_STR[op]} pointer prohibited`,
         );
       }
+      // scalar += pointer: the scalar's exact range becomes the offset
+      markChainPrecision(env, insn.dst);
       adjustPtrMinMaxVals(env, insn, src, dst);
       return;
     }
     if (dst.type !== SCALAR_VALUE) {
+      markChainPrecision(env, insn.src);
       adjustPtrMinMaxVals(env, insn, dst, src);
       return;
     }
+    // a precise result needs a precise operand
+    if (dst.precise) markChainPrecision(env, insn.src);
   } else {
     src = { ...dst, type: SCALAR_VALUE, s: constScalar(BigInt(insn.imm)) };
     if (dst.type !== SCALAR_VALUE) {

@@ -3,15 +3,14 @@
  * argument kinds of helper_protos.ts, the return type, references acquired
  * and released, caller-saved registers), bpf-to-bpf calls
  * (`check_func_call()` / `setup_func_entry()` and `prepare_func_exit()`).
- * Kfunc calls are not modelled: they are refused with the kernel's
- * message for a kfunc it cannot resolve.
+ * Kfunc calls are in check_kfunc.ts.
  * @module
  */
 import type { CallInsn } from "../isa/insn.ts";
 import { helperName } from "../isa/helper_ids.ts";
 import { checkRegArg } from "./check_alu.ts";
-import { E2BIG, EACCES, EFAULT, EINVAL, type Env } from "./env.ts";
-import { resolveHelperCall } from "./helper_protos.ts";
+import { E2BIG, EFAULT, EINVAL, ENOTSUPP, type Env } from "./env.ts";
+import { checkGetFuncIp, resolveHelperCall } from "./helper_protos.ts";
 import {
   assignReg,
   markRegNotInit,
@@ -19,6 +18,7 @@ import {
   markRegUnknown,
 } from "./reg_state.ts";
 import {
+  MEM_ALLOC,
   MEM_PERCPU,
   MEM_RCU,
   MEM_RDONLY,
@@ -36,11 +36,19 @@ import {
   SCALAR_VALUE,
   typeIsPktPointer,
 } from "./reg_types.ts";
-import { curFrame, newFuncState } from "./state.ts";
+import { addTrail, curFrame, newFuncState } from "./state.ts";
 import { findSubprog, MAX_CALL_FRAMES } from "./subprogs.ts";
 import { printVerifierState } from "./log.ts";
 import { checkMapFuncCompatibility } from "./map_compat.ts";
 import { regBoundsSync } from "./bounds_sync.ts";
+import { releaseReference } from "./graph_state.ts";
+import { pushHelperCallback } from "./callbacks.ts";
+import { releaseDynptr } from "./dynptr.ts";
+import {
+  BPF_KPTR_PERCPU,
+  BPF_SPIN_LOCK,
+  recordHasField,
+} from "../btf/field_types.ts";
 
 import {
   type CallMeta,
@@ -52,18 +60,10 @@ const BPF_FUNC_GET_SMP_PROCESSOR_ID = 8;
 const NR_CPU_IDS = 2;
 const BPF_MAP_TYPE_ARRAY = 2;
 const BPF_MAP_TYPE_PERCPU_ARRAY = 6;
-// mirrors release_reference(): the reference and every copy of the pointer go
-function releaseReference(env: Env, refObjId: number): void {
-  const idx = env.cur.refs.findIndex((r) => r.id === refObjId);
-  if (idx < 0) env.fail(EINVAL, `release kernel function without reference`);
-  env.cur.refs.splice(idx, 1);
-  for (const f of env.cur.frames) {
-    for (const r of f.regs) if (r.refObjId === refObjId) markRegUnknown(r);
-    for (const s of f.stack) {
-      if (s.spilled.refObjId === refObjId) markRegUnknown(s.spilled);
-    }
-  }
-}
+const BPF_FUNC_KPTR_XCHG = 194;
+const BPF_FUNC_GET_FUNC_IP = 173;
+/** What prepareFuncExit returns when a callback's path ends (do_check's PROCESS_BPF_EXIT). */
+const CALLBACK_DONE = -1;
 
 // mirrors bpf_helper_changes_pkt_data()
 const CHANGES_PKT_DATA = new Set([
@@ -142,11 +142,20 @@ export function checkHelperCall(env: Env, insn: CallInsn, idx: number): number {
     memSize: 0,
   };
   for (let i = 0; i < p.args.length; i++) checkFuncArg(env, p, i, meta);
+  pushHelperCallback(env, idx, id);
   const regs = curFrame(env.cur).regs;
-  if (meta.releaseRegno >= 0) {
+  if (meta.releaseRegno >= 0 && meta.releaseDynptr) {
+    releaseDynptr(env, meta.releaseRegno);
+  } else if (meta.releaseRegno >= 0) {
     const rel = regs[meta.releaseRegno];
-    if (rel.refObjId) releaseReference(env, rel.refObjId);
-    else if (!(rel.type === SCALAR_VALUE)) {
+    if (rel.refObjId) {
+      if (!releaseReference(env, rel.refObjId)) {
+        env.fail(
+          EINVAL,
+          `func ${name}#${id} reference has not been acquired before`,
+        );
+      }
+    } else if (!(rel.type === SCALAR_VALUE)) {
       env.fail(
         EINVAL,
         `R${meta.releaseRegno} must be referenced when passed to release function`,
@@ -164,6 +173,12 @@ export function checkHelperCall(env: Env, insn: CallInsn, idx: number): number {
   for (const r of [0, 1, 2, 3, 4, 5]) {
     markRegNotInit(regs[r]);
     checkRegArg(env, r, "dst_no_mark");
+  }
+  if (id === BPF_FUNC_GET_FUNC_IP) {
+    const err = checkGetFuncIp(env.progType, {
+      attachType: env.prog.expectedAttachType ?? undefined,
+    });
+    if (err) env.fail(ENOTSUPP, err);
   }
   if (CHANGES_PKT_DATA.has(id)) clearAllPktPointers(env);
   const r0 = regs[0];
@@ -193,7 +208,10 @@ export function checkHelperCall(env: Env, insn: CallInsn, idx: number): number {
       ) nullable = false;
       markRegPointer(r0, PTR_TO_MAP_VALUE | (nullable ? PTR_MAYBE_NULL : 0));
       r0.map = map;
-      if (nullable) r0.id = env.newId();
+      // a value holding a bpf_spin_lock gets an id: it names the lock
+      if (nullable || recordHasField(map.record ?? null, BPF_SPIN_LOCK)) {
+        r0.id = env.newId();
+      }
       break;
     }
     default: {
@@ -210,10 +228,42 @@ export function checkHelperCall(env: Env, insn: CallInsn, idx: number): number {
       if (p.ret.flags.includes("MEM_PERCPU")) flags |= MEM_PERCPU;
       markRegPointer(r0, t | flags);
       r0.memSize = meta.memSize;
+      const from = meta.retBtfFrom;
+      if (p.ret.base === "RET_PTR_TO_MEM_OR_BTF_ID" && from?.btf) {
+        // a per-CPU object's own copy: an RCU-protected allocated object
+        r0.type = from.type & MEM_RCU
+          ? PTR_TO_BTF_ID | MEM_ALLOC | MEM_RCU
+          : PTR_TO_BTF_ID | (flags & ~MEM_RDONLY);
+        r0.btf = from.btf;
+        r0.btfId = from.btfId;
+        r0.btfName = from.btfName;
+        if (!(r0.type & PTR_MAYBE_NULL)) r0.id = 0;
+      }
+      if (id === BPF_FUNC_KPTR_XCHG && meta.kptrField) {
+        // the kptr's type; a program-BTF type is an allocated object
+        const field = meta.kptrField;
+        r0.btfId = field.kptr?.btfId ?? 0;
+        r0.btf = env.progBtf;
+        r0.btfName = env.progBtf && r0.btfId
+          ? env.progBtf.btf.typeById(r0.btfId).name
+          : "";
+        if (!field.kptr?.kernel) {
+          r0.type |= MEM_ALLOC;
+          if (field.type === BPF_KPTR_PERCPU) r0.type |= MEM_PERCPU;
+        }
+      }
       if (maybeNull) r0.id = env.newId();
       if (ACQUIRE_HELPERS.has(id)) {
         const refId = env.newId();
-        env.cur.refs.push({ type: "ptr", id: refId, insnIdx: idx });
+        env.cur.refs.push({
+          type: "ptr",
+          id: refId,
+          insnIdx: idx,
+          what: `${
+            r0.btfName ? `struct ${r0.btfName}` : "the pointer"
+          } from ${name}`,
+        });
+        addTrail(env.cur, idx, idx, [], `acquire:${refId}`);
         r0.id = refId;
         r0.refObjId = refId;
       }
@@ -291,6 +341,25 @@ export function prepareFuncExit(env: Env): number {
   const vs = env.cur;
   const callee = curFrame(vs);
   const r0 = callee.regs[0];
+  if (callee.inCallbackFn) {
+    // the callback's R0 must lie in callback_ret_range; the path then ends
+    // (see callbacks.ts for why one visit suffices)
+    checkRegArg(env, 0, "src");
+    const [lo, hi] = callee.callbackRetRange;
+    if (r0.type !== SCALAR_VALUE) {
+      env.fail(EINVAL, "R0 not a scalar value");
+    }
+    if (r0.s.smin < BigInt(lo) || r0.s.smax > BigInt(hi)) {
+      let msg = "At callback return the register R0 has";
+      const unknown = r0.s.smin <= -(1n << 63n) &&
+        r0.s.smax >= (1n << 63n) - 1n;
+      if (r0.s.smin > -(1n << 63n)) msg += ` smin=${r0.s.smin}`;
+      if (r0.s.smax < (1n << 63n) - 1n) msg += ` smax=${r0.s.smax}`;
+      if (unknown) msg += " unknown scalar value";
+      env.fail(EINVAL, `${msg} should have been in [${lo}, ${hi}]`);
+    }
+    return CALLBACK_DONE;
+  }
   if (r0.type === PTR_TO_STACK) {
     env.fail(EINVAL, "cannot return stack pointer to the caller");
   }
@@ -306,9 +375,4 @@ export function prepareFuncExit(env: Env): number {
   vs.frames.pop();
   vs.curframe--;
   return next;
-}
-
-/** Kfunc calls are outside this slice: the kernel's unresolved-kfunc refusal. */
-export function checkKfuncCall(env: Env): never {
-  env.fail(EACCES, "calling kernel function is not supported without BTF");
 }

@@ -6,6 +6,14 @@
  * used for map element helpers until helper_protos.ts knows them.
  * @module
  */
+import type { BtfField } from "../btf/field_types.ts";
+import { processSpinLock } from "./graph_state.ts";
+import { processDynptrArg } from "./dynptr.ts";
+import {
+  checkMapFieldsAccess,
+  mapKptrMatchType,
+  processKptrFunc,
+} from "./kptr.ts";
 import { helperName } from "../isa/helper_ids.ts";
 import { checkRegArg } from "./check_alu.ts";
 import {
@@ -45,10 +53,15 @@ import {
   PTR_TRUSTED,
   regTypeStr,
   SCALAR_VALUE,
+  typeMayBeNull,
 } from "./reg_types.ts";
 import { curFrame, STACK_SPILL, STACK_ZERO } from "./state.ts";
 import { checkMapArg } from "./map_compat.ts";
 import { tnumIsConst } from "./tnum.ts";
+
+/** Helper ids with verifier-side state of their own. */
+const BPF_FUNC_SPIN_LOCK = 93;
+const BPF_FUNC_KPTR_XCHG = 194;
 
 const BPF_MAX_VAR_SIZ = 1 << 29;
 const BPF_MAP_TYPE_ARRAY = 2;
@@ -111,6 +124,12 @@ export interface CallMeta {
   releaseRegno: number;
   /** Constant size of an allocation (`mem_size`). */
   memSize: number;
+  /** `bpf_kptr_xchg`: the kptr field its destination points to. */
+  kptrField?: BtfField;
+  /** `ret_btf`/`ret_btf_id` from a per-CPU BTF pointer argument. */
+  retBtfFrom?: RegState;
+  /** The release argument is a dynptr (released with its stack slots). */
+  releaseDynptr?: boolean;
 }
 
 const MEM_TYPES = [
@@ -177,10 +196,13 @@ function checkRegType(
   reg: RegState,
   types: readonly number[],
   arg: ArgType,
+  kptrXchgSrc = false,
 ): void {
   let t = reg.type;
   if (arg.flags.includes("MEM_RDONLY")) t &= ~MEM_RDONLY;
   if (arg.flags.includes("PTR_MAYBE_NULL")) t &= ~PTR_MAYBE_NULL;
+  // local kptrs are the source argument of bpf_kptr_xchg
+  if (kptrXchgSrc && (t & MEM_ALLOC)) t &= ~(MEM_ALLOC | MEM_PERCPU);
   if (types.includes(t) || types.includes(t & ~MEM_RDONLY)) return;
   env.fail(
     EACCES,
@@ -213,7 +235,8 @@ function checkHelperMem(
         false,
       );
     case PTR_TO_MAP_VALUE:
-      return checkMapAccess(env, regno, reg.off, size, zeroOk);
+      checkMapAccess(env, regno, reg.off, size, zeroOk);
+      return checkMapFieldsAccess(env, reg, reg.off, size, "helper");
     case PTR_TO_MEM:
       return checkMemRegionAccess(
         env,
@@ -307,7 +330,14 @@ export function checkFuncArg(
     checkRegType(env, regno, reg, compatible!, arg);
     return;
   }
-  if (compatible) checkRegType(env, regno, reg, compatible, arg);
+  const kptrXchgSrc = p.id === BPF_FUNC_KPTR_XCHG && regno === 2;
+  if (compatible) checkRegType(env, regno, reg, compatible, arg, kptrXchgSrc);
+  if (kptrXchgSrc && meta.kptrField) {
+    if (typeMayBeNull(reg.type)) {
+      env.fail(EACCES, `Possibly NULL pointer passed to helper arg${regno}`);
+    }
+    mapKptrMatchType(env, meta.kptrField, reg, regno);
+  }
   if (arg.flags.includes("OBJ_RELEASE")) meta.releaseRegno = regno;
   switch (arg.base) {
     case "ARG_CONST_MAP_PTR": {
@@ -389,6 +419,22 @@ export function checkFuncArg(
       }
       return;
     }
+    case "ARG_PTR_TO_PERCPU_BTF_ID":
+      if (!reg.btfId) {
+        env.fail(EACCES, `Helper has invalid btf_id in R${regno}`);
+      }
+      meta.retBtfFrom = { ...reg };
+      return;
+    case "ARG_PTR_TO_DYNPTR":
+      processDynptrArg(env, regno, arg);
+      if (arg.flags.includes("OBJ_RELEASE")) meta.releaseDynptr = true;
+      return;
+    case "ARG_PTR_TO_SPIN_LOCK":
+      processSpinLock(env, regno, p.id === BPF_FUNC_SPIN_LOCK);
+      return;
+    case "ARG_KPTR_XCHG_DEST":
+      meta.kptrField = processKptrFunc(env, regno);
+      return;
     default:
       // other kinds (BTF ids, dynptrs, timers, functions, strings) are
       // checked for their register type only

@@ -7,7 +7,13 @@
  * discovery (`try_match_pkt_pointers()` / `find_good_pkt_pointers()`).
  * @module
  */
+import {
+  collectLinkedRegs,
+  markChainPrecision,
+  pushJmpHistory,
+} from "./precision.ts";
 import type { CondJmpInsn, JmpOp } from "../isa/insn.ts";
+import { isTrustedReg, regMayPointToSpinLock } from "./graph_state.ts";
 import { checkRegArg } from "./check_alu.ts";
 import { EINVAL, type Env } from "./env.ts";
 import { printInsnState } from "./log.ts";
@@ -102,7 +108,7 @@ export function isBranchTaken(
       [r1, r2] = [r2, r1];
     }
     if (r2.type !== SCALAR_VALUE || !isRegConst(r2.s, jmp32)) return -1;
-    if (!typeIsNeverNull(r1.type)) return -1;
+    if (!typeIsNeverNull(r1.type, isTrustedReg(r1))) return -1;
     if (regConstValue(r2.s, jmp32) !== 0n) return -1;
     if (op === "jeq") return 0;
     if (op === "jne") return 1;
@@ -154,7 +160,8 @@ export function markPtrOrNullRegs(
       return;
     }
     markPtrNotNull(reg);
-    reg.id = 0;
+    // the id of a pointer to a bpf_spin_lock names the lock: it stays
+    if (!regMayPointToSpinLock(reg)) reg.id = 0;
   });
 }
 
@@ -280,9 +287,26 @@ export function checkCondJmp(env: Env, insn: CondJmpInsn, idx: number): number {
   }
   const pred = isBranchTaken(dst, src, insn.op, insn.jmp32);
   if (pred === 1 || pred === 0) {
+    // the decision relied on the operands' exact values
+    if (dst.type === SCALAR_VALUE) markChainPrecision(env, insn.dst);
+    if (insn.source === "reg" && src.type === SCALAR_VALUE) {
+      markChainPrecision(env, insn.src);
+    }
+  }
+  if (pred === 1 || pred === 0) {
     if (env.log.level) printInsnState(env.log, thisBr, idx);
     return pred === 1 ? insn.target : idx + 1;
   }
+  // scalars sharing an id gain range together: record them, before the
+  // fork, so backtracking through this jump links their precision
+  const linked: number[] = [];
+  if (insn.source === "reg" && src.type === SCALAR_VALUE && src.id) {
+    collectLinkedRegs(thisBr, src.id, linked);
+  }
+  if (dst.type === SCALAR_VALUE && dst.id) {
+    collectLinkedRegs(thisBr, dst.id, linked);
+  }
+  if (linked.length > 1) pushJmpHistory(env, thisBr, 0, linked);
   const other = env.pushStack(insn.target, idx);
   const oRegs = curFrame(other).regs;
   if (dst.type === SCALAR_VALUE && src.type === SCALAR_VALUE) {

@@ -13,6 +13,12 @@
  * @module
  */
 import type { AtomicInsn, LoadInsn, StoreInsn } from "../isa/insn.ts";
+import { checkAllocObjAccess, isAllocObjAccess } from "./check_btf_access.ts";
+import {
+  checkMapFieldsAccess,
+  checkMapKptrAccess,
+  kptrFieldAt,
+} from "./kptr.ts";
 import { coerceRegToSize, coerceRegToSizeSx } from "./bounds_sync.ts";
 import { checkRegArg } from "./check_alu.ts";
 import { EACCES, EINVAL, type Env } from "./env.ts";
@@ -52,6 +58,7 @@ import {
 import { curFrame } from "./state.ts";
 import { tnumIsConst, tnumStr } from "./tnum.ts";
 import { ctxAccess, type CtxRegType } from "./ctx_access/mod.ts";
+import { checkSockAccess } from "./sock_access.ts";
 import {
   checkMapAccess,
   checkMemRegionAccess,
@@ -120,6 +127,7 @@ function checkCtxMem(
   checkPtrOffReg(env, reg, regno);
   const r = ctxAccess(env.progType, off, size, t, {
     expectedAttachType: env.prog.expectedAttachType ?? undefined,
+    attachFuncName: env.prog.attachTarget ?? undefined,
     isLdsx,
   });
   if (!r.ok) {
@@ -172,7 +180,13 @@ export function checkMemAccess(
       );
     }
     checkMapAccess(env, regno, off, size, false);
-    if (t === "read" && valueRegno >= 0) markRegUnknown(regs[valueRegno]);
+    checkMapFieldsAccess(env, reg, off, size, "direct");
+    const kptrField = kptrFieldAt(reg, off);
+    if (kptrField) {
+      checkMapKptrAccess(env, kptrField, t === "read", valueRegno);
+    } else if (t === "read" && valueRegno >= 0) {
+      markRegUnknown(regs[valueRegno]);
+    }
   } else if (type === PTR_TO_MAP_KEY) {
     if (t === "write") {
       env.fail(EACCES, "write to change key R" + regno + " not allowed");
@@ -204,11 +218,10 @@ export function checkMemAccess(
     type === PTR_TO_SOCKET || type === PTR_TO_SOCK_COMMON ||
     type === PTR_TO_TCP_SOCK || type === PTR_TO_XDP_SOCK
   ) {
-    // field layouts (bpf_sock_is_valid_access() …) are not modelled
-    if (t === "write") {
-      env.fail(EACCES, `R${regno} cannot write into ${regTypeStr(type)}`);
-    }
+    checkSockAccess(env, reg, regno, off, size, t);
     if (valueRegno >= 0) markRegUnknown(regs[valueRegno]);
+  } else if (isAllocObjAccess(reg) && !(type & PTR_MAYBE_NULL)) {
+    checkAllocObjAccess(env, reg, regno, off, size, t === "write", valueRegno);
   } else if (
     type === PTR_TO_SOCKET ||
     type === PTR_TO_SOCK_COMMON || type === PTR_TO_TCP_SOCK ||

@@ -6,6 +6,7 @@
  * @module
  */
 import type { Env } from "./env.ts";
+import { destroyIfDynptrSlot } from "./dynptr.ts";
 import { EACCES } from "./env.ts";
 import {
   assignReg,
@@ -91,6 +92,7 @@ export function checkStackWrite(
   off += Number(BigInt.asIntN(64, ptr.s.varOff.value));
   const slotIdx = -off - 1;
   const spi = Math.floor(slotIdx / BPF_REG_SIZE);
+  destroyIfDynptrSlot(env, f, spi);
   const slot = f.stack[spi];
   env.log.scratchSlot(spi);
   if (reg && off % BPF_REG_SIZE === 0 && reg.type === SCALAR_VALUE) {
@@ -157,6 +159,7 @@ function writeVarOff(
   for (let i = minOff; i < maxOff; i++) {
     const slotIdx = -i - 1;
     const spi = Math.floor(slotIdx / BPF_REG_SIZE);
+    destroyIfDynptrSlot(env, f, spi);
     const slot = f.stack[spi];
     env.log.scratchSlot(spi);
     scrubSpecial(slot.slotType);

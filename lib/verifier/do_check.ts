@@ -9,7 +9,7 @@
  */
 import type { Insn, LdImm64Insn } from "../isa/insn.ts";
 import { formatInsn } from "../isa/disasm.ts";
-import { encodingFieldError } from "../isa/validate.ts";
+import { encodingFieldError } from "../isa/field_checks.ts";
 import {
   BPF_PSEUDO_FUNC,
   BPF_PSEUDO_MAP_FD,
@@ -21,15 +21,27 @@ import { checkAluOp, checkEndian, checkRegArg } from "./check_alu.ts";
 import {
   checkFuncCall,
   checkHelperCall,
-  checkKfuncCall,
   prepareFuncExit,
 } from "./check_call.ts";
+import { checkKfuncCall } from "./check_kfunc.ts";
+import { findSubprog } from "./subprogs.ts";
 import { checkCondJmp } from "./check_jmp.ts";
 import { checkAtomic, checkLoad, checkStore } from "./check_mem.ts";
 import { E2BIG, EFAULT, EINVAL, type Env } from "./env.ts";
 import { checkResourceLeak, checkReturnCode } from "./exit.ts";
-import { printInsnState, printLineInfo, printVerifierState } from "./log.ts";
+import {
+  mapAddress,
+  printInsnState,
+  printLineInfo,
+  printVerifierState,
+} from "./log.ts";
 import { isStateVisited, updateBranchCounts } from "./prune.ts";
+import { pushJmpHistory } from "./precision.ts";
+import { logLiveRegs } from "./liveness.ts";
+import {
+  after as precisionAfter,
+  before as precisionBefore,
+} from "./insn_precision.ts";
 import {
   markRegKnown,
   markRegNotInit,
@@ -43,28 +55,19 @@ import {
   PTR_TO_FUNC,
   PTR_TO_MAP_VALUE,
 } from "./reg_types.ts";
-import { curFrame, newFuncState, type VerifierState } from "./state.ts";
+import { addTrail, curFrame, newFuncState, newVerifierState } from "./state.ts";
+
+/** Helper id of `bpf_spin_unlock`, the one call allowed under a lock. */
+const BPF_FUNC_SPIN_UNLOCK = 94;
 
 /** `BPF_COMPLEXITY_LIMIT_INSNS`. */
 export const BPF_COMPLEXITY_LIMIT_INSNS = 1_000_000;
 
 /** What `doCheckInsn` returns for an `exit` of the main function. */
-const PROCESS_BPF_EXIT = -1;
+export const PROCESS_BPF_EXIT = -1;
 
 /** How a function's arguments start (`btf_prepare_func_args()` outcome). */
 export type ArgInit = (regs: RegState[]) => void;
-
-/** Pretend kernel address of map `index`, as the log prints `lddw` of a map. */
-function mapAddress(insn: LdImm64Insn): string | undefined {
-  if (insn.src === 0) return undefined;
-  const base = 0xffff888100000000n + BigInt(insn.imm) * 0x1000n;
-  if (
-    insn.src === BPF_PSEUDO_MAP_IDX_VALUE || insn.src === BPF_PSEUDO_MAP_VALUE
-  ) {
-    return "0x" + (base + 0x100n + BigInt(insn.imm2 >>> 0)).toString(16);
-  }
-  return "0x" + base.toString(16);
-}
 
 // mirrors check_ld_imm()
 function checkLdImm(env: Env, insn: LdImm64Insn): void {
@@ -86,6 +89,10 @@ function checkLdImm(env: Env, insn: LdImm64Insn): void {
       return;
     case BPF_PSEUDO_FUNC:
       markRegPointer(dst, PTR_TO_FUNC);
+      dst.subprogno = findSubprog(
+        env.layout.subprogs,
+        env.insnIdx + insn.imm + 1,
+      );
       return;
     default:
       // __ksym variables: their BTF types are not modelled
@@ -165,11 +172,17 @@ function doCheckInsn(env: Env, insn: Insn, idx: number): number {
       return checkCondJmp(env, insn, idx);
     case "call":
       env.jmpsProcessed++;
+      // do_check(): under a bpf_spin_lock only bpf_spin_unlock may be called
+      // (kfuncs: the graph ones, checked in checkKfuncCall)
+      if (
+        env.cur.activeLocks && insn.callee === "helper" &&
+        insn.imm !== BPF_FUNC_SPIN_UNLOCK
+      ) env.fail(EINVAL, "function calls are not allowed while holding a lock");
       if (insn.callee === "helper") return checkHelperCall(env, insn, idx);
       if (insn.callee === "local") {
         return checkFuncCall(env, insn, idx, env.isGlobal, env.funcName);
       }
-      if (insn.callee === "kfunc") checkKfuncCall(env);
+      if (insn.callee === "kfunc") return checkKfuncCall(env, insn, idx);
       env.fail(EINVAL, `unknown opcode ${insn.code.toString(16)}`);
       break;
     case "exit":
@@ -217,6 +230,7 @@ export function doCheck(env: Env): void {
       );
     }
     env.cur.insnIdx = idx;
+    env.cur.lastInsnIdx = env.prevInsnIdx;
     let exit = false;
     if (env.aux.isPrunePoint(idx) && isStateVisited(env, idx)) {
       if (env.log.level) {
@@ -229,9 +243,13 @@ export function doCheck(env: Env): void {
       exit = true;
     }
     if (!exit) {
+      if (env.aux.isJmpPoint(idx)) pushJmpHistory(env, env.cur, 0, null);
       if (env.log.level) logInsn(env, insn, idx);
       env.aux.seen[idx] = 1;
+      const pending = precisionBefore(env, insn);
       const next = doCheckInsn(env, insn, idx);
+      precisionAfter(env, pending);
+      if (insn.kind === "jcond") addTrail(env.cur, idx, next);
       if (next !== PROCESS_BPF_EXIT) {
         env.prevInsnIdx = idx;
         env.insnIdx = next;
@@ -260,19 +278,12 @@ export function doCheckCommon(
   subprog: number,
   initArgs: ArgInit,
 ): void {
+  logLiveRegs(env);
   const start = env.log.endPos;
   env.log.prevLinfo = "";
   const frame = newFuncState(0, -1, subprog);
   initArgs(frame.regs);
-  const state: VerifierState = {
-    frames: [frame],
-    curframe: 0,
-    refs: [],
-    activeLocks: 0,
-    insnIdx: env.layout.subprogs[subprog].start,
-    loopDepth: 0,
-    parent: null,
-  };
+  const state = newVerifierState(frame, env.layout.subprogs[subprog].start);
   env.cur = state;
   env.insnIdx = state.insnIdx;
   env.prevInsnIdx = -1;

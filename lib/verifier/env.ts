@@ -9,13 +9,19 @@ import type { BpfProgram, ObjectFile } from "../elf/types.ts";
 import type { BpfMapDef } from "../elf/maps.ts";
 import type { InsnAux } from "./insn_aux.ts";
 import type { SubprogLayout } from "./subprogs.ts";
-import type { MapRef } from "./reg_state.ts";
+import type { MapRef, RegBtf } from "./reg_state.ts";
+import type { Btf } from "../btf/btf.ts";
+import type { BtfRecord } from "../btf/field_types.ts";
+import { mapCheckBtfFields, parseStructMetas } from "../btf/struct_meta.ts";
 import {
+  addTrail,
   copyVerifierState,
   type SlotStates,
   type VerifierState,
 } from "./state.ts";
 import { VerifierLog } from "./log.ts";
+import type { KfuncAux } from "./check_kfunc.ts";
+import { isGplCompatible } from "./used_maps.ts";
 
 /** errno values the main pass returns (positive; results carry them negated). */
 export const EACCES = 13;
@@ -76,6 +82,8 @@ export class Env {
   readonly aux: InsnAux;
   /** The object's maps as registers refer to them. */
   readonly maps: readonly MapRef[];
+  /** The program's BTF with its struct metas (`prog->aux->btf`), null without BTF. */
+  readonly progBtf: RegBtf | null;
   /** The log. */
   readonly log: VerifierLog;
   /** `insn_processed`. */
@@ -116,6 +124,8 @@ export class Env {
   funcName: (subprog: number) => string = (i) => `func#${i}`;
   /** `prog->gpl_compatible`. */
   readonly gplCompatible: boolean;
+  /** Per kfunc call slot: what the rewriting after verification needs. */
+  readonly kfuncAux: Map<number, KfuncAux> = new Map();
   /** Per slot: the pointer type a load/store first used (`aux->ptr_type`), -1 unset. */
   readonly ptrTypes: Int32Array;
 
@@ -133,7 +143,14 @@ export class Env {
     this.layout = layout;
     this.aux = aux;
     this.log = new VerifierLog(logLevel);
-    this.maps = obj.maps.map((m, index) => mapRef(m, index));
+    // a BTF the kernel refuses is dropped by libbpf: no prog BTF, maps
+    // created without BTF
+    const metas = obj.btf ? structMetas(obj.btf) : null;
+    const btf = metas ? obj.btf : undefined;
+    this.progBtf = btf && metas ? { btf, metas } : null;
+    this.maps = obj.maps.map((m, index) =>
+      mapRef(m, index, btf, metas ?? new Map())
+    );
     this.gplCompatible = isGplCompatible(obj.license);
     this.ptrTypes = new Int32Array(prog.insns.length).fill(-1);
   }
@@ -145,6 +162,7 @@ export class Env {
   pushStack(insnIdx: number, prevInsnIdx: number): VerifierState {
     const state = copyVerifierState(this.cur);
     state.insnIdx = insnIdx;
+    addTrail(state, prevInsnIdx, insnIdx);
     if (state.parent) state.parent.branches++;
     this.stack.push({ state, insnIdx, prevInsnIdx, logPos: this.log.endPos });
     if (this.stack.length > BPF_COMPLEXITY_LIMIT_JMP_SEQ) {
@@ -178,8 +196,48 @@ export class Env {
   }
 }
 
-function mapRef(m: BpfMapDef, index: number): MapRef {
+// btf_parse_struct_metas(): a BTF the kernel would refuse has none here
+function structMetas(btf: Btf): ReadonlyMap<number, BtfRecord> | null {
+  try {
+    return parseStructMetas(btf);
+  } catch {
+    return null;
+  }
+}
+
+// map->record as map_check_btf() leaves it (an error pointer reads as none)
+// (undefined: map creation with BTF fails, libbpf retries without BTF)
+function mapRecord(
+  m: BpfMapDef,
+  btf: Btf | undefined,
+  metas: ReadonlyMap<number, BtfRecord>,
+): BtfRecord | null | undefined {
+  if (!btf || !m.btfValueTypeId) return null;
+  try {
+    return mapCheckBtfFields(
+      btf,
+      m.btfValueTypeId,
+      m.valueSize,
+      m.typeId,
+      metas,
+      { mapFlags: m.flags },
+    ).record;
+  } catch {
+    return undefined;
+  }
+}
+
+function mapRef(
+  m: BpfMapDef,
+  index: number,
+  btf?: Btf,
+  metas: ReadonlyMap<number, BtfRecord> = new Map(),
+): MapRef {
+  const record = mapRecord(m, btf, metas);
   return {
+    hasBtf: btf !== undefined && m.btfValueTypeId !== 0 &&
+      record !== undefined,
+    record: record ?? null,
     index,
     name: m.name,
     typeId: m.typeId,
@@ -187,18 +245,6 @@ function mapRef(m: BpfMapDef, index: number): MapRef {
     valueSize: m.valueSize,
     maxEntries: m.maxEntries,
     flags: m.flags,
-    inner: m.innerMap ? mapRef(m.innerMap, -1) : undefined,
+    inner: m.innerMap ? mapRef(m.innerMap, -1, btf, metas) : undefined,
   };
-}
-
-// mirrors license_is_gpl_compatible()
-function isGplCompatible(license: string): boolean {
-  return [
-    "GPL",
-    "GPL v2",
-    "GPL and additional rights",
-    "Dual BSD/GPL",
-    "Dual MIT/GPL",
-    "Dual MPL/GPL",
-  ].includes(license);
 }

@@ -29,7 +29,7 @@ export function checkResourceLeak(env: Env, prefix: string): void {
 }
 
 /** `[min, max]` a program type must return, or null when anything goes. */
-function returnRange(env: Env): [number, number] | null {
+export function returnRange(env: Env): [number, number] | null {
   const at = env.prog.expectedAttachType ?? "";
   switch (env.progType) {
     case "cgroup_sock_addr":

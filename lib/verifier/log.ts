@@ -21,6 +21,27 @@ import {
 } from "./state.ts";
 import { NOT_INIT } from "./reg_types.ts";
 import type { LineInfo } from "../elf/types.ts";
+import type { LdImm64Insn } from "../isa/insn.ts";
+import {
+  BPF_PSEUDO_BTF_ID,
+  BPF_PSEUDO_FUNC,
+  BPF_PSEUDO_MAP_IDX_VALUE,
+  BPF_PSEUDO_MAP_VALUE,
+} from "../isa/opcodes.ts";
+
+/** Pretend kernel address of map `index`, as the log prints `lddw` of a map. */
+export function mapAddress(insn: LdImm64Insn): string | undefined {
+  // function addresses and BTF ids print as their raw immediate
+  if (insn.src === 0 || insn.src === BPF_PSEUDO_FUNC) return undefined;
+  if (insn.src === BPF_PSEUDO_BTF_ID) return undefined;
+  const base = 0xffff888100000000n + BigInt(insn.imm) * 0x1000n;
+  if (
+    insn.src === BPF_PSEUDO_MAP_IDX_VALUE || insn.src === BPF_PSEUDO_MAP_VALUE
+  ) {
+    return "0x" + (base + 0x100n + BigInt(insn.imm2 >>> 0)).toString(16);
+  }
+  return "0x" + base.toString(16);
+}
 
 /** `BPF_LOG_LEVEL1`: the failing path with per-instruction state. */
 export const BPF_LOG_LEVEL1 = 1;

@@ -4,18 +4,28 @@
  * checkpoint is fully explored (`update_branch_counts()`), and the
  * `infinite loop detected at insn %d` refusal.
  *
- * Approximations (documented, sound): there is no liveness analysis and no
- * precision tracking, so every register and every scalar counts as live and
- * precise — a state prunes only when it subsumes the current one in every
- * register (ranges and known bits) and stack byte. The kernel prunes more
- * (dead registers and imprecise scalars match anything), so `processed`
- * and the state counts are higher here on programs with branches and loops.
+ * As in Linux 6.18, a finished state compares only the registers live at
+ * its instruction (liveness.ts), and its scalars only where they are marked
+ * precise (precision.ts): an imprecise scalar matches any value. A hit
+ * propagates the old state's precise marks back along the current path.
+ *
+ * Approximations (sound): stack slots are all treated as live (the kernel's
+ * call-chain stack liveness, kernel/bpf/liveness.c, is not modelled), and
+ * loops are never closed by a RANGE_WITHIN match at may_goto, iterator or
+ * callback instructions (so no SCC back-edge propagation is needed). Both
+ * only make bpfsim prune less than the kernel.
  * @module
  */
 import type { Env } from "./env.ts";
 import { EINVAL } from "./env.ts";
+import { liveRegsOf } from "./liveness.ts";
 import { printLineInfo, printVerifierState } from "./log.ts";
-import type { RegState } from "./reg_state.ts";
+import {
+  markAllScalarsImprecise,
+  propagatePrecision,
+  pushJmpHistory,
+} from "./precision.ts";
+import { markRegUnknown, notInitReg, type RegState } from "./reg_state.ts";
 import {
   baseType,
   NOT_INIT,
@@ -31,28 +41,41 @@ import {
   type Checkpoint,
   copyVerifierState,
   type FuncState,
-  type SlotStates,
+  refsAndLocksEqual,
   STACK_INVALID,
   STACK_MISC,
   STACK_SPILL,
+  type StackSlot,
   type VerifierState,
 } from "./state.ts";
 
-/** Id correspondence between an old and a current state (`struct bpf_idmap`). */
+/**
+ * Id correspondence between an old and a current state (`struct
+ * bpf_idmap`): a short list scanned linearly, as the kernel does, reused
+ * across comparisons (`reset_idmap_scratch()`).
+ */
 class IdMap {
-  readonly map: Map<number, number> = new Map();
-  readonly used: Set<number> = new Set();
-  tmp = 1 << 30;
+  private readonly olds: number[] = [];
+  private readonly curs: number[] = [];
+  private n = 0;
+  private tmp = 1 << 30;
+
+  reset(): void {
+    this.n = 0;
+    this.tmp = 1 << 30;
+  }
 
   // mirrors check_ids()
   check(oldId: number, curId: number): boolean {
     if (!oldId && !curId) return true;
     if (!oldId || !curId) return false;
-    const m = this.map.get(oldId);
-    if (m !== undefined) return m === curId;
-    if (this.used.has(curId)) return false;
-    this.map.set(oldId, curId);
-    this.used.add(curId);
+    for (let i = 0; i < this.n; i++) {
+      if (this.olds[i] === oldId) return this.curs[i] === curId;
+      if (this.curs[i] === curId) return false;
+    }
+    this.olds[this.n] = oldId;
+    this.curs[this.n] = curId;
+    this.n++;
     return true;
   }
 
@@ -62,7 +85,10 @@ class IdMap {
   }
 }
 
-// mirrors regsafe()
+const IDS = new IdMap();
+const checkIds = (o: number, c: number): boolean => IDS.check(o, c);
+
+// mirrors regsafe(); `exact` is EXACT, otherwise NOT_EXACT
 function regsafe(
   old: RegState,
   cur: RegState,
@@ -78,7 +104,9 @@ function regsafe(
       ids.check(old.id, cur.id) && ids.check(old.refObjId, cur.refObjId);
   }
   if (old.type === SCALAR_VALUE) {
-    return ids.checkScalar(old.id, cur.id) && scalarWithin(old.s, cur.s);
+    // an imprecise scalar of a finished state was never relied upon
+    if (!old.precise) return true;
+    return scalarWithin(old.s, cur.s) && ids.checkScalar(old.id, cur.id);
   }
   const b = baseType(old.type);
   if (b === PTR_TO_MAP_VALUE || b === PTR_TO_MAP_KEY || b === PTR_TO_MEM) {
@@ -96,6 +124,25 @@ function regsafe(
     ids.check(old.refObjId, cur.refObjId);
 }
 
+/** `unbound_reg`: what a load from all-MISC stack bytes yields. */
+const UNBOUND: RegState = (() => {
+  const r = notInitReg();
+  markRegUnknown(r);
+  return r;
+})();
+
+// mirrors scalar_reg_for_stack() for a loader allowed uninit stack reads
+function scalarRegForStack(slot: StackSlot): RegState | null {
+  const t = slot.slotType;
+  if (t[0] === STACK_SPILL && slot.spilled.type === SCALAR_VALUE) {
+    return slot.spilled;
+  }
+  for (let j = 0; j < BPF_REG_SIZE; j++) {
+    if (t[j] !== STACK_MISC && t[j] !== STACK_INVALID) return null;
+  }
+  return UNBOUND;
+}
+
 // mirrors stacksafe() for a privileged loader (old MISC matches anything)
 function stacksafe(
   old: FuncState,
@@ -104,51 +151,55 @@ function stacksafe(
   ids: IdMap,
 ): boolean {
   const n = old.stack.length * BPF_REG_SIZE;
+  const curN = cur.stack.length * BPF_REG_SIZE;
   for (let i = 0; i < n; i++) {
-    const spi = Math.floor(i / BPF_REG_SIZE);
-    const j = i % BPF_REG_SIZE;
+    const spi = i >> 3, j = i & 7;
     const ot = old.stack[spi].slotType[j];
-    const ct = spi < cur.stack.length
-      ? cur.stack[spi].slotType[j]
-      : STACK_INVALID;
-    if (exact) {
-      if (ot !== ct) return false;
-    } else {
-      if (ot === STACK_INVALID || ot === STACK_MISC) continue;
-      if (spi >= cur.stack.length || ot !== ct) return false;
+    if (exact && (i >= curN || ot !== cur.stack[spi].slotType[j])) {
+      return false;
     }
+    if (ot === STACK_INVALID || ot === STACK_MISC) continue;
+    if (i >= curN) return false;
+    // a 64-bit scalar spill and all-MISC bytes are both "some scalar"
+    const oReg = scalarRegForStack(old.stack[spi]);
+    const cReg = oReg && scalarRegForStack(cur.stack[spi]);
+    if (oReg && cReg) {
+      if (!regsafe(oReg, cReg, exact, ids)) return false;
+      i += BPF_REG_SIZE - 1 - j;
+      continue;
+    }
+    if (ot !== cur.stack[spi].slotType[j]) return false;
     if (j !== BPF_REG_SIZE - 1 || ot !== STACK_SPILL) continue;
     if (!regsafe(old.stack[spi].spilled, cur.stack[spi].spilled, exact, ids)) {
       return false;
     }
   }
-  if (exact && old.stack.length !== cur.stack.length) {
-    for (let spi = old.stack.length; spi < cur.stack.length; spi++) {
-      if (cur.stack[spi].slotType.some((t) => t !== STACK_INVALID)) {
-        return false;
-      }
-    }
-  }
   return true;
 }
 
-/** Mirrors `states_equal()`: `old` covers `cur` (or equals it, when `exact`). */
+/**
+ * Mirrors `states_equal()`: `old` covers `cur` (or equals it, when
+ * `exact`), comparing in each frame only the registers live at that
+ * frame's instruction (`func_states_equal()`).
+ */
 export function statesEqual(
+  env: Env,
   old: VerifierState,
   cur: VerifierState,
   exact: boolean,
 ): boolean {
   if (old.curframe !== cur.curframe) return false;
-  if (old.activeLocks !== cur.activeLocks) return false;
-  if (old.refs.length !== cur.refs.length) return false;
-  const ids = new IdMap();
-  for (let i = 0; i < old.refs.length; i++) {
-    if (!ids.check(old.refs[i].id, cur.refs[i].id)) return false;
-  }
+  const ids = IDS;
+  ids.reset();
+  if (!refsAndLocksEqual(old, cur, checkIds)) return false;
+  const live = liveRegsOf(env);
   for (let f = 0; f <= old.curframe; f++) {
     const o = old.frames[f], c = cur.frames[f];
     if (o.callsite !== c.callsite) return false;
+    const at = f === old.curframe ? old.insnIdx : old.frames[f + 1].callsite;
+    const mask = live[at];
     for (let r = 0; r < o.regs.length; r++) {
+      if (!(mask & (1 << r))) continue;
       if (!regsafe(o.regs[r], c.regs[r], exact, ids)) return false;
     }
     if (!stacksafe(o, c, exact, ids)) return false;
@@ -157,40 +208,36 @@ export function statesEqual(
 }
 
 /**
- * A cheap fingerprint of the running frame's registers (ids left out), so
- * the infinite-loop check compares strings before whole states — the
- * kernel's `states_maybe_looping()` memcmp.
+ * Mirrors `states_maybe_looping()`: the running frame's registers are
+ * identical (ids included) — the cheap test before an exact comparison.
  */
-function loopKey(vs: VerifierState): string {
-  const f = vs.frames[vs.curframe];
-  let k = `${vs.curframe}|`;
-  for (const r of f.regs) {
-    k +=
-      `${r.type},${r.off},${r.s.varOff.value},${r.s.varOff.mask},${r.s.smin},${r.s.smax},${r.s.umin},${r.s.umax},${r.s.s32Min},${r.s.s32Max},${r.s.u32Min},${r.s.u32Max};`;
+function statesMaybeLooping(old: VerifierState, cur: VerifierState): boolean {
+  const fr = cur.curframe;
+  if (old.curframe !== fr) return false;
+  const o = old.frames[fr].regs, c = cur.frames[fr].regs;
+  for (let i = 0; i < o.length; i++) {
+    const a = o[i], b = c[i];
+    if (
+      a.type !== b.type || a.off !== b.off || a.id !== b.id ||
+      a.refObjId !== b.refObjId || !scalarsEqual(a.s, b.s)
+    ) return false;
   }
-  return k;
+  return true;
 }
 
-function slotStates(env: Env, idx: number): SlotStates {
-  let ss = env.explored.get(idx);
-  if (!ss) {
-    ss = { done: [], active: new Map(), activeCount: 0 };
-    env.explored.set(idx, ss);
-  }
-  return ss;
+/** Evicted checkpoints still running (`free_list_size`), per load. */
+const FREE_LIST = new WeakMap<Env, { size: number }>();
+
+function freeList(env: Env): { size: number } {
+  let f = FREE_LIST.get(env);
+  if (!f) FREE_LIST.set(env, f = { size: 0 });
+  return f;
 }
 
-// a checkpoint's last path finished: it may prune from now on
-function complete(env: Env, cp: Checkpoint): void {
-  const ss = slotStates(env, cp.state.insnIdx);
-  const same = ss.active.get(cp.loopKey);
-  if (same) {
-    const k = same.indexOf(cp);
-    if (k >= 0) same.splice(k, 1);
-    if (same.length === 0) ss.active.delete(cp.loopKey);
-  }
-  ss.activeCount--;
-  ss.done.push(cp);
+// mirrors update_peak_states()
+function updatePeakStates(env: Env): void {
+  const n = env.liveStates + freeList(env).size;
+  if (n > env.peakStates) env.peakStates = n;
 }
 
 /** Mirrors `update_branch_counts()`: one path from `vs` has finished. */
@@ -199,62 +246,85 @@ export function updateBranchCounts(env: Env, vs: VerifierState): void {
   while (st) {
     st.branches--;
     if (st.branches > 0) break;
-    complete(env, st);
+    // maybe_free_verifier_state(): an evicted state is released now
+    if (st.evicted) freeList(env).size--;
     st = st.state.parent;
   }
 }
 
+// the infinite-loop check against a state still being explored
+function checkLooping(env: Env, idx: number, old: VerifierState): void {
+  const cur = env.cur;
+  if (
+    old.loopDepth !== cur.loopDepth || !statesMaybeLooping(old, cur) ||
+    !statesEqual(env, old, cur, true)
+  ) return;
+  printLineInfo(env.log, env.prog.lineInfo, idx);
+  env.log.write(`infinite loop detected at insn ${idx}\n`);
+  env.log.write("cur state:");
+  printVerifierState(env.log, cur, cur.curframe, true);
+  env.log.write("old state:");
+  printVerifierState(env.log, old, cur.curframe, true);
+  env.abort(EINVAL, env.log.lastLine());
+}
+
+/** Jump history entries after which a checkpoint is forced. */
+const MAX_JMP_HISTORY = 40;
+
 /**
  * Mirrors `is_state_visited()` at slot `idx`: true when an explored,
- * completed state covers the current one (the path can stop); otherwise
- * maybe records a checkpoint. Throws on an infinite loop.
+ * completed state covers the current one (the path can stop, its precise
+ * scalars propagated back along the current path); otherwise maybe
+ * records a checkpoint. Throws on an infinite loop.
  */
 export function isStateVisited(env: Env, idx: number): boolean {
   const cur = env.cur;
-  const force = env.aux.isForceCheckpoint(idx);
+  const force = env.aux.isForceCheckpoint(idx) ||
+    cur.jmpHistory.length > MAX_JMP_HISTORY;
   let addNew = force ||
     (env.jmpsProcessed - env.prevJmpsProcessed >= 2 &&
       env.insnProcessed - env.prevInsnProcessed >= 8);
-  const ss = slotStates(env, idx);
-  const curKey = loopKey(cur);
-  if (ss.activeCount > 0) {
-    for (const cp of ss.active.get(curKey) ?? []) {
-      const old = cp.state;
-      if (old.loopDepth === cur.loopDepth && statesEqual(old, cur, true)) {
-        printLineInfo(env.log, env.prog.lineInfo, idx);
-        env.log.write(`infinite loop detected at insn ${idx}\n`);
-        env.log.write("cur state:");
-        printVerifierState(env.log, cur, cur.curframe, true);
-        env.log.write("old state:");
-        printVerifierState(env.log, old, cur.curframe, true);
-        env.abort(EINVAL, env.log.lastLine());
-      }
-    }
-    if (
-      !force && env.jmpsProcessed - env.prevJmpsProcessed < 20 &&
-      env.insnProcessed - env.prevInsnProcessed < 100
-    ) addNew = false;
-  }
-  const list = ss.done;
-  for (let k = 0; k < list.length; k++) {
+  let ss = env.explored.get(idx);
+  if (!ss) env.explored.set(idx, ss = { list: [] });
+  const list = ss.list;
+  const statesCnt = list.length;
+  // newest first, as the kernel's list_add() at the head orders them
+  for (let k = list.length - 1; k >= 0; k--) {
     const cp = list[k];
-    if (statesEqual(cp.state, cur, false)) {
+    if (cp.branches) {
+      checkLooping(env, idx, cp.state);
+      if (
+        !force && env.jmpsProcessed - env.prevJmpsProcessed < 20 &&
+        env.insnProcessed - env.prevInsnProcessed < 100
+      ) addNew = false;
+    } else if (statesEqual(env, cp.state, cur, false)) {
       cp.hitCnt++;
+      if (env.aux.isJmpPoint(idx)) pushJmpHistory(env, cur, 0, null);
+      propagatePrecision(env, cp.state, cur);
       return true;
     }
-    cp.missCnt++;
-    if (cp.missCnt > cp.hitCnt * 3 + 3) {
-      // evict states that keep missing (as the kernel does)
-      list.splice(k--, 1);
+    // miss: only counted when a state would be added (loop iterations
+    // must not evict the states recorded before the loop)
+    if (addNew) cp.missCnt++;
+    const n = env.aux.isForceCheckpoint(idx) && cp.branches > 0 ? 64 : 3;
+    if (cp.missCnt > cp.hitCnt * n + n) {
+      list.splice(k, 1);
       env.liveStates--;
+      if (cp.branches) {
+        cp.evicted = true;
+        freeList(env).size++;
+      }
     }
   }
+  if (statesCnt > env.maxStatesPerInsn) env.maxStatesPerInsn = statesCnt;
   if (!addNew) return false;
   env.totalStates++;
   env.liveStates++;
-  if (env.liveStates > env.peakStates) env.peakStates = env.liveStates;
+  updatePeakStates(env);
   env.prevJmpsProcessed = env.jmpsProcessed;
   env.prevInsnProcessed = env.insnProcessed;
+  // forget inherited precision: children will ask again for what they need
+  markAllScalarsImprecise(cur);
   const snapshot = copyVerifierState(cur);
   snapshot.insnIdx = idx;
   const cp: Checkpoint = {
@@ -262,14 +332,11 @@ export function isStateVisited(env: Env, idx: number): boolean {
     branches: 1,
     hitCnt: 0,
     missCnt: 0,
-    loopKey: curKey,
+    evicted: false,
   };
   cur.parent = cp;
-  const same = ss.active.get(curKey);
-  if (same) same.push(cp);
-  else ss.active.set(curKey, [cp]);
-  ss.activeCount++;
-  const n = ss.activeCount + ss.done.length;
-  if (n > env.maxStatesPerInsn) env.maxStatesPerInsn = n;
+  cur.firstInsnIdx = idx;
+  cur.jmpHistory = [];
+  list.push(cp);
   return false;
 }

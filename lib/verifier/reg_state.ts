@@ -21,6 +21,8 @@ import {
   unknownScalar,
 } from "./scalar.ts";
 import { tnumIsConst, tnumIsUnknown, tnumStr } from "./tnum.ts";
+import type { Btf } from "../btf/btf.ts";
+import type { BtfRecord } from "../btf/field_types.ts";
 import {
   baseType,
   NOT_INIT,
@@ -52,6 +54,22 @@ export interface MapRef {
   readonly flags: number;
   /** Map-in-map: the inner map template (`inner_map_meta`). */
   readonly inner?: MapRef;
+  /** The map was created with BTF for its value (`map->btf`). */
+  readonly hasBtf?: boolean;
+  /** Special fields of the value (`map->record`), null when none. */
+  readonly record?: BtfRecord | null;
+}
+
+/**
+ * The BTF a `PTR_TO_BTF_ID` points into (`reg->btf`): the program's own BTF
+ * for allocated objects, with its `btf_struct_meta` records. One object per
+ * program, so its identity is what lock state compares (`active_lock_ptr`).
+ */
+export interface RegBtf {
+  /** The types. */
+  readonly btf: Btf;
+  /** Records of the structs with special fields (`btf->struct_meta_tab`). */
+  readonly metas: ReadonlyMap<number, BtfRecord>;
 }
 
 /** One register's verifier state; mirrors `struct bpf_reg_state`. */
@@ -80,6 +98,10 @@ export interface RegState {
   btfId: number;
   /** PTR_TO_BTF_ID: the type name for printing. */
   btfName: string;
+  /** PTR_TO_BTF_ID: the BTF `btfId` belongs to (`reg->btf`), null when unknown. */
+  btf: RegBtf | null;
+  /** PTR_TO_FUNC: the subprogram it points to (`subprogno`). */
+  subprogno: number;
 }
 
 /** A NOT_INIT register (`__mark_reg_not_init`). */
@@ -97,6 +119,8 @@ export function notInitReg(): RegState {
     precise: false,
     btfId: 0,
     btfName: "",
+    btf: null,
+    subprogno: 0,
   };
 }
 
@@ -121,6 +145,8 @@ function clearPtrFields(r: RegState): void {
   r.frameno = 0;
   r.btfId = 0;
   r.btfName = "";
+  r.btf = null;
+  r.subprogno = 0;
 }
 
 /** Mirrors `__mark_reg_not_init()`. */
@@ -182,8 +208,8 @@ export function regsEqual(a: RegState, b: RegState): boolean {
   return a.type === b.type && a.off === b.off && a.id === b.id &&
     a.refObjId === b.refObjId && a.map === b.map &&
     a.memSize === b.memSize && a.range === b.range &&
-    a.frameno === b.frameno && a.btfId === b.btfId &&
-    scalarsEqual(a.s, b.s);
+    a.frameno === b.frameno && a.btfId === b.btfId && a.btf === b.btf &&
+    a.subprogno === b.subprogno && scalarsEqual(a.s, b.s);
 }
 
 /**

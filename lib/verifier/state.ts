@@ -54,16 +54,43 @@ export interface FuncState {
   callsite: number;
   /** Index of the subprogram this frame runs. */
   subprogno: number;
+  /** The frame runs a callback (`in_callback_fn`): rbtree `less` … */
+  inCallbackFn: boolean;
+  /** `callback_ret_range`: what R0 must be when the callback returns. */
+  callbackRetRange: readonly [number, number];
 }
 
 /** An acquired reference or lock; mirrors `struct bpf_reference_state`. */
 export interface RefState {
-  /** `ptr` (a pointer to release), `lock` (bpf_spin_lock), `irq`, `rcu`. */
+  /** `ptr` (a pointer to release), `lock` (bpf_spin_lock), `irq`. */
   type: "ptr" | "lock" | "irq";
-  /** The `ref_obj_id` handed out. */
+  /** The `ref_obj_id` handed out; for a lock, the locked register's `id`. */
   id: number;
   /** The instruction that acquired it (for leak explanations). */
   insnIdx: number;
+  /** A lock's allocation: the map, or the program BTF for allocated objects. */
+  ptr?: object | null;
+  /** What was acquired, for explanations ("struct node from bpf_obj_new_impl"). */
+  what?: string;
+}
+
+/**
+ * One step of the path a state took, for explanations (bpfsim's own, not
+ * the kernel's): a branch edge `from → to`, or an event at `from` that
+ * invalidated registers (`regs`, with `why`). Shared by copies: a list
+ * that only grows at its head.
+ */
+export interface TrailNode {
+  /** The branching (or invalidating) instruction. */
+  readonly from: number;
+  /** Where the path went on (equal to `from` for events). */
+  readonly to: number;
+  /** Registers of the running frame an event invalidated. */
+  readonly regs?: readonly number[];
+  /** Why they were invalidated. */
+  readonly why?: string;
+  /** The step before. */
+  readonly prev: TrailNode | null;
 }
 
 /** The whole state on one path; mirrors `struct bpf_verifier_state`. */
@@ -76,12 +103,47 @@ export interface VerifierState {
   refs: RefState[];
   /** Number of held spin locks (`active_locks`). */
   activeLocks: number;
+  /** `active_lock_id`: the `id` of the register the held lock was taken through. */
+  activeLockId: number;
+  /** `active_lock_ptr`: the held lock's map (or program BTF), null when none. */
+  activeLockPtr: object | null;
+  /** `active_rcu_lock`: inside bpf_rcu_read_lock(). */
+  activeRcuLock: boolean;
+  /** `active_preempt_locks`: bpf_preempt_disable() nesting. */
+  activePreemptLocks: number;
   /** The slot this state is at (for explored states). */
   insnIdx: number;
   /** `may_goto_depth`: may_goto fall-throughs taken on this path. */
   loopDepth: number;
   /** The last checkpoint on this path (`parent`), null at the start. */
   parent: Checkpoint | null;
+  /** `first_insn_idx`: where this state started (its checkpoint's slot). */
+  firstInsnIdx: number;
+  /** `last_insn_idx`: the slot processed before the current one (-1 at entry). */
+  lastInsnIdx: number;
+  /** `jmp_history`: non-linear steps and stack accesses since the checkpoint. */
+  jmpHistory: JmpHistEntry[];
+  /** The path so far, newest step first (explanations only; optional). */
+  trail?: TrailNode | null;
+}
+
+/**
+ * One `struct bpf_jmp_history_entry`: how precision backtracking walks a
+ * state's instructions backwards (jumps, calls, returns) and which stack
+ * slot an instruction spilled or filled. Entries are never mutated once
+ * another state may share them.
+ */
+export interface JmpHistEntry {
+  /** The instruction. */
+  readonly idx: number;
+  /** The instruction processed before it on this path. */
+  readonly prevIdx: number;
+  /** `INSN_F_*` flags: stack access frame number and slot. */
+  readonly flags: number;
+  /** Registers/slots linked by a shared scalar id (packed, 0 if none). */
+  readonly linkedRegs: readonly number[] | null;
+  /** `insn_processed` when recorded (the kernel's `cur_hist_ent`). */
+  readonly seq: number;
 }
 
 /**
@@ -98,22 +160,17 @@ export interface Checkpoint {
   hitCnt: number;
   /** Times it did not match (`miss_cnt`). */
   missCnt: number;
-  /** Fingerprint of the running frame for the infinite-loop check. */
-  readonly loopKey: string;
+  /** Dropped from its slot's list while paths from it were still running. */
+  evicted: boolean;
 }
 
 /**
- * The explored states of one slot: completed ones (`done`, usable for
- * pruning) apart from those still being explored (`active`, only checked
- * for infinite loops, looked up by fingerprint).
+ * The explored states of one slot (`explored_states[idx]`), oldest first;
+ * the kernel's list is walked newest first.
  */
 export interface SlotStates {
-  /** Checkpoints whose every path finished. */
-  done: Checkpoint[];
-  /** Checkpoints still being explored, by `loopKey`. */
-  readonly active: Map<string, Checkpoint[]>;
-  /** Number of checkpoints in `active`. */
-  activeCount: number;
+  /** Every remembered state of the slot, finished or not. */
+  readonly list: Checkpoint[];
 }
 
 /** A fresh frame with R10 = fp0 and every other register NOT_INIT. */
@@ -126,7 +183,15 @@ export function newFuncState(
   for (let i = 0; i < MAX_BPF_REG; i++) regs.push(notInitReg());
   markRegPointer(regs[10], PTR_TO_STACK);
   regs[10].frameno = frameno;
-  return { regs, stack: [], frameno, callsite, subprogno };
+  return {
+    regs,
+    stack: [],
+    frameno,
+    callsite,
+    subprogno,
+    inCallbackFn: false,
+    callbackRetRange: [0, 0],
+  };
 }
 
 function copySlot(s: StackSlot): StackSlot {
@@ -141,6 +206,31 @@ export function copyFuncState(f: FuncState): FuncState {
     frameno: f.frameno,
     callsite: f.callsite,
     subprogno: f.subprogno,
+    inCallbackFn: f.inCallbackFn,
+    callbackRetRange: f.callbackRetRange,
+  };
+}
+
+/** A path's first state: one frame, nothing held, at slot `insnIdx`. */
+export function newVerifierState(
+  frame: FuncState,
+  insnIdx: number,
+): VerifierState {
+  return {
+    frames: [frame],
+    curframe: 0,
+    refs: [],
+    activeLocks: 0,
+    activeLockId: 0,
+    activeLockPtr: null,
+    activeRcuLock: false,
+    activePreemptLocks: 0,
+    insnIdx,
+    loopDepth: 0,
+    parent: null,
+    firstInsnIdx: insnIdx,
+    lastInsnIdx: -1,
+    jmpHistory: [],
   };
 }
 
@@ -151,9 +241,17 @@ export function copyVerifierState(s: VerifierState): VerifierState {
     curframe: s.curframe,
     refs: s.refs.map((r) => ({ ...r })),
     activeLocks: s.activeLocks,
+    activeLockId: s.activeLockId,
+    activeLockPtr: s.activeLockPtr,
+    activeRcuLock: s.activeRcuLock,
+    activePreemptLocks: s.activePreemptLocks,
     insnIdx: s.insnIdx,
     loopDepth: s.loopDepth,
     parent: s.parent,
+    firstInsnIdx: s.firstInsnIdx,
+    lastInsnIdx: s.lastInsnIdx,
+    jmpHistory: s.jmpHistory.slice(),
+    trail: s.trail,
   };
 }
 
@@ -194,6 +292,42 @@ export function funcStatesEqual(a: FuncState, b: FuncState): boolean {
     if (isSpilledReg(x) && !regsEqual(x.spilled, y.spilled)) return false;
   }
   return true;
+}
+
+/**
+ * Mirrors `refsafe()`: the references and locks of `old` and `cur` agree,
+ * ids matched through `checkIds` (the caller's `check_ids()` map).
+ */
+export function refsAndLocksEqual(
+  old: VerifierState,
+  cur: VerifierState,
+  checkIds: (oldId: number, curId: number) => boolean,
+): boolean {
+  if (old.refs.length !== cur.refs.length) return false;
+  if (old.activeLocks !== cur.activeLocks) return false;
+  if (old.activePreemptLocks !== cur.activePreemptLocks) return false;
+  if (old.activeRcuLock !== cur.activeRcuLock) return false;
+  if (
+    !checkIds(old.activeLockId, cur.activeLockId) ||
+    old.activeLockPtr !== cur.activeLockPtr
+  ) return false;
+  for (let i = 0; i < old.refs.length; i++) {
+    const o = old.refs[i], c = cur.refs[i];
+    if (!checkIds(o.id, c.id) || o.type !== c.type) return false;
+    if (o.type === "lock" && o.ptr !== c.ptr) return false;
+  }
+  return true;
+}
+
+/** Appends a branch edge (or, with `regs`, an invalidation) to `vs`'s trail. */
+export function addTrail(
+  vs: VerifierState,
+  from: number,
+  to: number,
+  regs?: readonly number[],
+  why?: string,
+): void {
+  vs.trail = { from, to, regs, why, prev: vs.trail ?? null };
 }
 
 /** The running frame. */

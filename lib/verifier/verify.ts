@@ -16,6 +16,14 @@ import { printVerificationStats, VerifierLog } from "./log.ts";
 import { markRegPointer, markRegUnknown } from "./reg_state.ts";
 import { PTR_MAYBE_NULL, PTR_TO_CTX, PTR_TO_MEM } from "./reg_types.ts";
 import { CfgError, checkMaxStackDepth } from "./subprogs.ts";
+import { checkUsedMaps, isGplCompatible } from "./used_maps.ts";
+import { explainRejection } from "./explain.ts";
+import { fixupKfuncCalls, removeDeadCode } from "./fixup.ts";
+import { structMetaAddress } from "../kernel/struct_meta_addr.ts";
+import type { RawInsn } from "../isa/insn.ts";
+import { resolveKsyms } from "../elf/ksyms.ts";
+import { LoadError } from "../elf/errors.ts";
+import { kfuncBtfId, kfuncName } from "../kernel/kfunc_ids.ts";
 
 /** Options of {@link verifyProgram}. */
 export interface VerifyOptions {
@@ -43,6 +51,17 @@ export interface VerifyResult {
   readonly insns: number;
   /** The whole log at the requested level, trailer included. */
   readonly log: string;
+  /**
+   * For rejections about references and locks: where the reference or lock
+   * came from and the path to the failure (bpfsim's addition to the log).
+   */
+  readonly explain?: string;
+  /**
+   * For accepted programs: the program as rewritten after verification
+   * (the graph kfuncs' arguments filled in, see fixup.ts), as
+   * `bpftool prog dump xlated` would list it.
+   */
+  readonly xlated?: readonly RawInsn[];
 }
 
 /** A rejection as an exception: program, slot and the kernel's message. */
@@ -106,6 +125,15 @@ function globalFuncArgs(env: Env, obj: ObjectFile, typeId: number): ArgInit {
   };
 }
 
+// the accepted program after fixup_kfunc_call()
+function xlatedOf(program: BpfProgram, env: Env): readonly RawInsn[] {
+  const live = removeDeadCode(program.raw, env.aux.seen);
+  const aux = new Map(
+    [...env.kfuncAux].map(([slot, a]) => [live.newIndex[slot], a]),
+  );
+  return fixupKfuncCalls(live.insns, aux, structMetaAddress).insns;
+}
+
 function result(
   obj: ObjectFile,
   program: BpfProgram,
@@ -115,6 +143,7 @@ function result(
   depths: readonly number[],
 ): VerifyResult {
   const message = errno ? log.lastLine() : "";
+  const explain = errno && env ? explainRejection(env, message) : undefined;
   const processed = env?.insnProcessed ?? 0;
   printVerificationStats(log, {
     stackDepths: depths,
@@ -133,6 +162,8 @@ function result(
     processed,
     insns: program.raw.length,
     log: log.text,
+    ...(explain ? { explain } : {}),
+    ...(!errno && env ? { xlated: xlatedOf(program, env) } : {}),
   };
 }
 
@@ -148,10 +179,22 @@ export function verifyProgram(
     log.write(program.decodeError.reason + "\n");
     return result(obj, program, log, -22, null, [0]);
   }
+  try {
+    // libbpf resolves __ksym kfuncs against the kernel's BTF first
+    obj = resolveKsyms(obj, kfuncBtfId);
+    program = obj.programs.find((p) => p.name === program.name) ?? program;
+  } catch (e) {
+    if (!(e instanceof LoadError)) throw e;
+    const log = new VerifierLog(level);
+    log.write(`load failed before verification: ${e.message}\n`);
+    return result(obj, program, log, -22, null, [0]);
+  }
   let pre;
   try {
     pre = runPrePass(program.insns, {
       bpfCapable: true,
+      gplCompatible: isGplCompatible(obj.license),
+      kfuncIsFunction: (id, off) => off !== 0 || kfuncName(id) !== undefined,
       funcInfoInsnOffs: program.funcInfo?.map((f) => f.insnOff),
     });
   } catch (e) {
@@ -176,6 +219,7 @@ export function verifyProgram(
   };
   const depths = () => pre.layout.subprogs.map((s) => s.stackDepth);
   try {
+    checkUsedMaps(env);
     doCheckCommon(env, 0, MAIN_ARGS);
     const verified = new Set<number>();
     for (let again = true; again;) {

@@ -1,18 +1,8 @@
 // The CLI contract: --help on every command, exit 2 for usage and input
 // errors with a message naming the problem, JSON output shapes.
 import { deepEqual, equal, match, ok } from "node:assert/strict";
-import { COMMANDS, main } from "../../lib/cli/main.ts";
-import type { Output } from "../../lib/cli/command.ts";
-
-async function cli(
-  ...args: string[]
-): Promise<{ code: number; out: string; err: string }> {
-  const out: string[] = [];
-  const err: string[] = [];
-  const io: Output = { out: (l) => out.push(l), err: (l) => err.push(l) };
-  const code = await main(args, io);
-  return { code, out: out.join("\n"), err: err.join("\n") };
-}
+import { COMMANDS } from "../../lib/cli/main.ts";
+import { cli } from "./harness.ts";
 
 async function withFile(
   text: string,

@@ -2,18 +2,7 @@
 // `../shared/oracle/oracle run` recorded for the fixtures, and the oracle's
 // exit codes (2: no such program; 1: the kernel refuses the run).
 import { deepEqual, equal, match, ok } from "node:assert/strict";
-import { main } from "../../lib/cli/main.ts";
-import type { Output } from "../../lib/cli/command.ts";
-
-async function cli(
-  ...args: string[]
-): Promise<{ code: number; out: string; err: string }> {
-  const out: string[] = [];
-  const err: string[] = [];
-  const io: Output = { out: (l) => out.push(l), err: (l) => err.push(l) };
-  const code = await main(args, io);
-  return { code, out: out.join("\n"), err: err.join("\n") };
-}
+import { cli } from "./harness.ts";
 
 const fixture = (name: string) =>
   new URL(`../fixtures/${name}`, import.meta.url).pathname;

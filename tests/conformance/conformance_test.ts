@@ -1,8 +1,10 @@
 // Runs every file of ../shared/conformance (the bpf_conformance suite):
-// positive programs must return their expected r0 on the interpreter, and the
+// positive programs must return their expected r0 on every engine (the
+// interpreter and the JIT, which must also agree on steps and the bytes
+// they leave in mem), and the
 // kernel-rule checks must refuse exactly what the real kernel refused
 // (verdicts recorded in the suite's index.json).
-import { equal, ok } from "node:assert/strict";
+import { deepEqual, equal, ok } from "node:assert/strict";
 import { fileURLToPath as fromFileUrl } from "node:url";
 import {
   dataFileProgram,
@@ -10,6 +12,8 @@ import {
 } from "../../lib/isa/conformance_data.ts";
 import { decodeRaw } from "../../lib/isa/decode.ts";
 import { validateProgram } from "../../lib/isa/validate.ts";
+import { compileProgram } from "../../lib/exec/compile.ts";
+import { ENGINES } from "../../lib/exec/jit/step_jit.ts";
 import { runProgram } from "../../lib/exec/run.ts";
 
 const suite = fromFileUrl(
@@ -38,31 +42,65 @@ function files(dir: string): string[] {
 const FIELD_LEVEL =
   /uses reserved fields|invalid shift|unknown opcode|addr_space_cast/;
 
-Deno.test("conformance: every positive program returns its expected r0", async (t) => {
+Deno.test("conformance: every positive program returns its expected r0 on every engine, identically", async (t) => {
   const names = files("tests");
   equal(names.length, 313, "the suite holds 313 positive tests");
-  const failures: string[] = [];
-  for (const name of names) {
+  // Parsed and compiled once, shared by the engines.
+  const cases = names.map((name) => {
     const file = parseDataFile(
       Deno.readTextFileSync(`${suite}tests/${name}`),
       name,
     );
     try {
-      const program = decodeRaw(dataFileProgram(file));
-      const { r0 } = runProgram(program, { mem: file.mem });
-      if (r0 !== file.result) {
-        failures.push(
-          `${name}: r0 = 0x${r0.toString(16)}, expected 0x${
-            file.result?.toString(16)
-          }`,
-        );
-      }
+      return {
+        name,
+        file,
+        program: compileProgram(decodeRaw(dataFileProgram(file))),
+      };
     } catch (e) {
-      failures.push(`${name}: ${(e as Error).message}`);
+      return { name, file, program: e as Error };
     }
+  });
+  const outcomes: string[][] = [];
+  for (const engine of ENGINES) {
+    await t.step(engine, () => {
+      const failures: string[] = [], seen: string[] = [];
+      for (const { name, file, program } of cases) {
+        try {
+          if (program instanceof Error) throw program;
+          const { r0, steps, memOut } = runProgram(program, {
+            mem: file.mem,
+            engine,
+          });
+          seen.push(`${name}: r0=${r0} steps=${steps} mem=${memOut}`);
+          if (r0 !== file.result) {
+            failures.push(
+              `${name}: r0 = 0x${r0.toString(16)}, expected 0x${
+                file.result?.toString(16)
+              }`,
+            );
+          }
+        } catch (e) {
+          seen.push(`${name}: ${(e as Error).message}`);
+          failures.push(`${name}: ${(e as Error).message}`);
+        }
+      }
+      outcomes.push(seen);
+      equal(
+        failures.join("\n"),
+        "",
+        `${names.length - failures.length}/${names.length} pass`,
+      );
+    });
   }
-  await t.step(`${names.length - failures.length}/${names.length} pass`, () => {
-    equal(failures.join("\n"), "");
+  await t.step("the engines agree on r0, steps and the mem bytes after", () => {
+    for (let i = 1; i < outcomes.length; i++) {
+      deepEqual(
+        outcomes[i],
+        outcomes[0],
+        `${ENGINES[i]} against ${ENGINES[0]}`,
+      );
+    }
   });
 });
 

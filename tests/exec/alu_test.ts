@@ -278,6 +278,11 @@ Deno.test("every ALU op, both widths and forms, matches the bigint model", async
           const a = operand(), b = operand();
           const got = runProgram(regForm, { mem: pair(a, b) }).r0;
           assertEquals(
+            runProgram(regForm, { mem: pair(a, b), engine: "jit" }).r0,
+            got,
+            "jit against interp",
+          );
+          assertEquals(
             got,
             refAlu(op, w32, a, b),
             `${op} 0x${a.toString(16)}, 0x${b.toString(16)}`,

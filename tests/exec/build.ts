@@ -6,6 +6,11 @@
  */
 import { decodeRaw, rawInsn } from "../../lib/isa/decode.ts";
 import type { Insn, RawInsn } from "../../lib/isa/insn.ts";
+import { deepStrictEqual as assertEquals } from "node:assert/strict";
+import { compileProgram } from "../../lib/exec/compile.ts";
+import { ExecError, MemoryFault } from "../../lib/exec/fault.ts";
+import { REGION_BASE_HI } from "../../lib/exec/memory.ts";
+import { ENGINES } from "../../lib/exec/jit/step_jit.ts";
 import {
   type RunOptions,
   runProgram,
@@ -180,9 +185,54 @@ export function program(...parts: Part[]): Insn[] {
   return decodeRaw(parts.flat());
 }
 
-/** Decodes and runs; returns the result. */
+/**
+ * Decodes and runs; returns the result. Unless `opts.engine` picks one, the
+ * program runs on every engine, from one compiled program, and the runs
+ * must end identically — r0, steps, pc, registers, the `mem` bytes after,
+ * or the same error (class, slot and message) — so every test written
+ * with `run` / `r0Of` checks the JIT against the interpreter too.
+ */
 export function run(parts: Part[], opts: RunOptions = {}): RunResult {
-  return runProgram(program(...parts), opts);
+  if (opts.engine !== undefined) return runProgram(program(...parts), opts);
+  const compiled = compileProgram(program(...parts), opts);
+  const outcomes = ENGINES.map((engine) => {
+    try {
+      return runProgram(compiled, { ...opts, engine });
+    } catch (e) {
+      return e instanceof MemoryFault || e instanceof ExecError
+        ? e
+        : new Error(`not a run error: ${e}`);
+    }
+  });
+  const [first, ...others] = outcomes.map(describeOutcome);
+  for (const [i, other] of others.entries()) {
+    assertEquals(other, first, `${ENGINES[i + 1]} against ${ENGINES[0]}`);
+  }
+  const reference = outcomes[0];
+  if (reference instanceof Error) throw reference;
+  return reference;
+}
+
+/** Everything observable about how a run ended, for comparing engines. */
+export function describeOutcome(outcome: RunResult | Error): string {
+  if (outcome instanceof Error) {
+    const at = outcome instanceof MemoryFault || outcome instanceof ExecError
+      ? outcome.insnIndex
+      : -1;
+    return `${outcome.constructor.name} at ${at}: ${outcome.message}`;
+  }
+  const { steps, memOut, state } = outcome;
+  // In a caller's space each run maps its own stack: a pointer is compared
+  // as region name + offset, not as the address of that run's region.
+  const regs = Array.from({ length: 11 }, (_, r) => {
+    const lo = state.regs[2 * r], hi = state.regs[2 * r + 1];
+    const region = state.mem.regionById((hi - REGION_BASE_HI) >>> 0);
+    return region === undefined
+      ? `${lo >>> 0}:${hi >>> 0}`
+      : `${region.name}+${lo}`;
+  });
+  return `steps=${steps} pc=${state.pc} depth=${state.depth} ` +
+    `regs=${regs.join(",")} mem=${memOut?.join(",") ?? "-"}`;
 }
 
 /** Runs and returns r0. */

@@ -27,7 +27,7 @@ import {
 } from "./build.ts";
 import { compileProgram } from "../../lib/exec/compile.ts";
 import { ExecError } from "../../lib/exec/fault.ts";
-import { step } from "../../lib/exec/interp.ts";
+import { ENGINES, stepWith } from "../../lib/exec/jit/step_jit.ts";
 import { AddressSpace } from "../../lib/exec/memory.ts";
 import {
   ExecState,
@@ -185,7 +185,10 @@ Deno.test("helpers", async (t) => {
       helpers,
       owner: cpu,
     });
-    assertEquals([step(state, 10), state.r0], ["exited", 3n]);
+    for (const engine of ENGINES) {
+      state.reset();
+      assertEquals([stepWith(engine)(state, 10), state.r0], ["exited", 3n]);
+    }
   });
   await t.step("an unknown helper is an ExecError at the call", () => {
     const e = execErrorOf([mov(0, 0), call(99), exit()]);
@@ -226,26 +229,29 @@ Deno.test("kfuncs are looked up by BTF id", async (t) => {
   });
 });
 
-Deno.test("a blocking helper is retried by the next step", () => {
-  let calls = 0;
-  const lock: HelperFn = (vm) => {
-    calls++;
-    if (calls < 3) vm.block(); // taken twice, then free
-    return calls < 3 ? undefined : 7;
-  };
-  const prog = compileProgram(
-    program(mov(6, 1), call(50), alu64r("add", 0, 6), exit()),
-  );
-  const state = new ExecState(prog, new AddressSpace(), {
-    helpers: new Map([[50, lock]]),
+for (const engine of ENGINES) {
+  const step = stepWith(engine);
+  Deno.test(`[${engine}] a blocking helper is retried by the next step`, () => {
+    let calls = 0;
+    const lock: HelperFn = (vm) => {
+      calls++;
+      if (calls < 3) vm.block(); // taken twice, then free
+      return calls < 3 ? undefined : 7;
+    };
+    const prog = compileProgram(
+      program(mov(6, 1), call(50), alu64r("add", 0, 6), exit()),
+    );
+    const state = new ExecState(prog, new AddressSpace(), {
+      helpers: new Map([[50, lock]]),
+    });
+    assertEquals(step(state, 100), "blocked");
+    assertEquals([state.pc, state.steps, calls], [1, 1, 1]);
+    assertEquals(step(state, 100), "blocked");
+    assertEquals([state.pc, state.steps, calls], [1, 1, 2]);
+    assertEquals(step(state, 100), "exited");
+    assertEquals([state.r0, state.steps, calls], [8n, 4, 3]);
   });
-  assertEquals(step(state, 100), "blocked");
-  assertEquals([state.pc, state.steps, calls], [1, 1, 1]);
-  assertEquals(step(state, 100), "blocked");
-  assertEquals([state.pc, state.steps, calls], [1, 1, 2]);
-  assertEquals(step(state, 100), "exited");
-  assertEquals([state.r0, state.steps, calls], [8n, 4, 3]);
-});
+}
 
 Deno.test("tail calls continue at slot 0 of the new program, at most 33 times", async (t) => {
   await t.step("into another program", () => {
@@ -268,9 +274,11 @@ Deno.test("tail calls continue at slot 0 of the new program, at most 33 times", 
       vm.tailCall(self);
     }]]);
     assertEquals(MAX_TAIL_CALL_CNT, 33);
-    const state = new ExecState(self, new AddressSpace(), { helpers });
-    assertEquals(step(state, 10_000), "exited");
-    assertEquals(state.r0, 34n);
+    for (const engine of ENGINES) {
+      const state = new ExecState(self, new AddressSpace(), { helpers });
+      assertEquals(stepWith(engine)(state, 10_000), "exited", engine);
+      assertEquals(state.r0, 34n, engine);
+    }
   });
   await t.step("a blocked helper cannot complete in runProgram", () => {
     throws(

@@ -1,5 +1,6 @@
 /**
- * Every engine, the same tests: the whole conformance suite, hand-computed
+ * Every engine, the same tests (tests/conformance runs the suite's expected
+ * results on both): the conformance programs stopped at budgets 1 and 7, hand-computed
  * cases built with `build.ts` (ALU edge cases, memory, atomics, calls,
  * helpers, tail calls, may_goto, packet loads), faults and run-level errors
  * with all their fields, and step budgets (budget 1 and odd slices give the
@@ -59,7 +60,11 @@ import {
   type HelperFn,
   type StateOptions,
 } from "../../lib/exec/state.ts";
-import { ENGINES, stepWith } from "../../lib/exec/jit/step_jit.ts";
+import {
+  ENGINES,
+  setStepwiseAfter,
+  stepWith,
+} from "../../lib/exec/jit/step_jit.ts";
 import { refAlu, refJmp } from "./reference.ts";
 
 const suite = fileURLToPath(
@@ -74,32 +79,32 @@ const conformance = [...Deno.readDirSync(suite)]
     return { name, file, program: decodeRaw(dataFileProgram(file)) };
   });
 
-for (const engine of ENGINES) {
-  Deno.test(`[${engine}] conformance: all 313 programs return their expected r0`, () => {
-    assertEquals(conformance.length, 313);
-    const failures: string[] = [];
-    for (const { name, file, program } of conformance) {
-      try {
-        const { r0 } = runProgram(program, { mem: file.mem, engine });
-        if (r0 !== file.result) failures.push(`${name}: r0 = ${r0}`);
-      } catch (e) {
-        failures.push(`${name}: ${(e as Error).message}`);
-      }
-    }
-    assertEquals(failures, []);
-  });
+/** Runs `f` with the JIT's stepwise entry used from the first partial block on. */
+function stepwiseAtOnce<T>(f: () => T): T {
+  const previous = setStepwiseAfter(0);
+  try {
+    return f();
+  } finally {
+    setStepwiseAfter(previous);
+  }
 }
 
-Deno.test("conformance: the JIT retires exactly the interpreter's instructions, whole and with budgets 1 and 7", () => {
+Deno.test("conformance: the JIT retires exactly the interpreter's instructions, whole and with budgets 1, 2 and 7 (partial blocks interpreted, and on the stepwise entry)", () => {
   const differences: string[] = [];
   for (const { name, file, program } of conformance) {
     const ref = runProgram(program, { mem: file.mem });
     const jit = runProgram(program, { mem: file.mem, engine: "jit" });
     if (jit.steps !== ref.steps) differences.push(`${name}: steps differ`);
-    for (const budget of [1, 7]) {
+    for (const budget of [1, 2, 7]) {
       const a = sliced(compileProgram(program), "interp", budget, file.mem);
       const b = sliced(compileProgram(program), "jit", budget, file.mem);
+      const c = stepwiseAtOnce(() =>
+        sliced(compileProgram(program), "jit", budget, file.mem)
+      );
       if (a !== b) differences.push(`${name} @${budget}: ${a} vs ${b}`);
+      if (a !== c) {
+        differences.push(`${name} @${budget} stepwise: ${a} vs ${c}`);
+      }
     }
   }
   assertEquals(differences, []);
@@ -214,10 +219,21 @@ Deno.test("hand-computed programs stop in the same state on both engines, for ev
     const prog = compileProgram(program(...c.parts));
     for (let budget = 1; budget <= 6; budget++) {
       const mem = c.opts?.mem;
+      const reference = sliced(prog, "interp", budget, mem, {
+        ...c.opts,
+        helpers,
+      });
       assertEquals(
         sliced(prog, "jit", budget, mem, { ...c.opts, helpers }),
-        sliced(prog, "interp", budget, mem, { ...c.opts, helpers }),
+        reference,
         `${c.name} @${budget}`,
+      );
+      assertEquals(
+        stepwiseAtOnce(() =>
+          sliced(prog, "jit", budget, mem, { ...c.opts, helpers })
+        ),
+        reference,
+        `${c.name} @${budget}, stepwise`,
       );
     }
   }

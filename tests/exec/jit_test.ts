@@ -29,7 +29,7 @@ import {
 import { step } from "../../lib/exec/interp.ts";
 import { AddressSpace } from "../../lib/exec/memory.ts";
 import { ExecState } from "../../lib/exec/state.ts";
-import { findBlocks } from "../../lib/exec/jit/blocks.ts";
+import { findBlocks, usedRegisters } from "../../lib/exec/jit/blocks.ts";
 import {
   JIT_BUDGET,
   JIT_EXITED,
@@ -201,4 +201,63 @@ Deno.test("stepJit retires exactly `budget` instructions inside a block", async 
     }
     assertEquals(seen, [[2, 2], [4, 4], [2, 2], [4, 4]]);
   });
+});
+
+Deno.test("only the registers a program names live in locals; the others stay in the register file", async (t) => {
+  // r1 is named nowhere: a helper still reads it as set before the run,
+  // and it is the same after.
+  const prog = compiled(mov(3, 5), call(7), alu64i("add", 0, 1), exit());
+  assertEquals(
+    usedRegisters(prog).flatMap((u, r) => (u ? [r] : [])),
+    [0, 3],
+  );
+  const source = jitCompile(prog).source;
+  ok(source.includes("l3 = R[6]") && !/\bl1\b/.test(source));
+  await t.step(
+    "a helper sees an unnamed argument; a named one is stored before the call",
+    () => {
+      for (const run of [stepJit, step]) {
+        const state = new ExecState(prog, new AddressSpace(), {
+          helpers: new Map([[7, (vm) => vm.argLo(1) * 10 + vm.argLo(3)]]),
+        });
+        state.setReg(1, 4n);
+        assertEquals(run(state, 100), "exited");
+        assertEquals([state.r0, state.getReg(1), state.getReg(3)], [
+          46n,
+          4n,
+          5n,
+        ]);
+      }
+    },
+  );
+});
+
+Deno.test("the stepwise entry starts and stops at any instruction, across blocks", () => {
+  // a loop (blocks of 2, 3 and 1) stopped after every count from 1 to 40
+  const loop = compiled(
+    mov(0, 0),
+    mov(1, 9),
+    alu64i("add", 0, 3),
+    alu64i("sub", 1, 1),
+    jmpi("jne", 1, 0, -3),
+    exit(),
+  );
+  const stepwise = jitCompile(loop).stepwise();
+  assertEquals(jitCompile(loop).stepwise(), stepwise); // translated once
+  assertEquals(findBlocks(loop, true).blocks.length, 7); // 6 rows + the fall-off trap
+  for (let count = 1; count <= 40; count++) {
+    const a = stateOf(loop), b = stateOf(loop);
+    const code = stepwise(a, count);
+    const status = step(b, count);
+    assertEquals(code === JIT_EXITED ? "exited" : "running", status);
+    if (code === JIT_EXITED) a.status = "exited";
+    assertEquals(snapshot(a), snapshot(b), `count ${count}`);
+    // and from there, in ones
+    while (a.status === "running") {
+      const c = stepwise(a, 1);
+      if (c === JIT_EXITED) a.status = "exited";
+      step(b, 1);
+      assertEquals(snapshot(a), snapshot(b), `count ${count}, resumed`);
+    }
+  }
 });

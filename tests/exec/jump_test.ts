@@ -166,6 +166,11 @@ Deno.test("every conditional jump matches the bigint model", async (t) => {
             b = (i & 1) === 0 ? operand() : a ^ (next() & 1n);
           const got = runProgram(regForm, { mem: pair(a, b) }).r0;
           assertEquals(
+            runProgram(regForm, { mem: pair(a, b), engine: "jit" }).r0,
+            got,
+            "jit against interp",
+          );
+          assertEquals(
             got,
             refJmp(op, w32, a, b) ? 1n : 0n,
             `${op} 0x${a.toString(16)} 0x${b.toString(16)}`,

@@ -23,9 +23,9 @@ import {
 } from "./build.ts";
 import { compileProgram } from "../../lib/exec/compile.ts";
 import { ExecError } from "../../lib/exec/fault.ts";
-import { step } from "../../lib/exec/interp.ts";
 import { AddressSpace } from "../../lib/exec/memory.ts";
 import { ExecState } from "../../lib/exec/state.ts";
+import { ENGINES, stepWith } from "../../lib/exec/jit/step_jit.ts";
 import { rawInsn } from "../../lib/isa/decode.ts";
 import type { RunOptions } from "../../lib/exec/run.ts";
 
@@ -50,82 +50,90 @@ const LOOP: Part[] = [
   exit(),
 ];
 
-Deno.test("step runs at most `budget` instructions and resumes where it stopped", async (t) => {
-  await t.step("a budget of 10 stops mid-loop", () => {
-    const state = new ExecState(
-      compileProgram(program(...LOOP)),
-      new AddressSpace(),
-    );
-    assertEquals(step(state, 10), "running");
-    // 2 setup + 8 loop insns: iterations 1–2 complete, then r0 += r1 (r1 = 8), r1 -= 1
-    assertEquals([state.steps, state.pc, state.r0, state.getReg(1)], [
-      10,
-      4,
-      27n,
-      7n,
-    ]);
-  });
-  await t.step(
-    "resuming in slices of 7 gives the same result as one run",
-    () => {
+for (const engine of ENGINES) {
+  const step = stepWith(engine);
+  Deno.test(`[${engine}] step runs at most \`budget\` instructions and resumes where it stopped`, async (t) => {
+    await t.step("a budget of 10 stops mid-loop", () => {
       const state = new ExecState(
         compileProgram(program(...LOOP)),
         new AddressSpace(),
       );
-      const statuses = [];
-      let status;
-      do {
-        status = step(state, 7);
-        statuses.push(status);
-      } while (status === "running");
-      assertEquals(statuses, [
-        "running",
-        "running",
-        "running",
-        "running",
-        "exited",
+      assertEquals(step(state, 10), "running");
+      // 2 setup + 8 loop insns: iterations 1–2 complete, then r0 += r1 (r1 = 8), r1 -= 1
+      assertEquals([state.steps, state.pc, state.r0, state.getReg(1)], [
+        10,
+        4,
+        27n,
+        7n,
       ]);
-      assertEquals([state.steps, state.r0], [33, 55n]);
-      assertEquals(run(LOOP).steps, 33);
-      assertEquals(step(state, 7), "exited"); // stays exited
-      assertEquals(state.steps, 33);
-    },
-  );
-  await t.step("an lddw counts as one instruction", () => {
-    assertEquals(run([lddw(0, 1n), exit()]).steps, 2);
+    });
+    await t.step(
+      "resuming in slices of 7 gives the same result as one run",
+      () => {
+        const state = new ExecState(
+          compileProgram(program(...LOOP)),
+          new AddressSpace(),
+        );
+        const statuses = [];
+        let status;
+        do {
+          status = step(state, 7);
+          statuses.push(status);
+        } while (status === "running");
+        assertEquals(statuses, [
+          "running",
+          "running",
+          "running",
+          "running",
+          "exited",
+        ]);
+        assertEquals([state.steps, state.r0], [33, 55n]);
+        assertEquals(run(LOOP).steps, 33);
+        assertEquals(step(state, 7), "exited"); // stays exited
+        assertEquals(state.steps, 33);
+      },
+    );
+    await t.step("an lddw counts as one instruction", () => {
+      assertEquals(run([lddw(0, 1n), exit()]).steps, 2);
+    });
   });
-});
 
-Deno.test("a state is reused across runs with reset", () => {
-  const space = new AddressSpace();
-  const state = new ExecState(compileProgram(program(...LOOP)), space);
-  const fp = state.getReg(10);
-  assertEquals(step(state, 1000), "exited");
-  state.reset();
-  assertEquals([state.pc, state.status, state.getReg(0), state.getReg(10)], [
-    0,
-    "running",
-    0n,
-    fp,
-  ]);
-  assertEquals(step(state, 1000), "exited");
-  assertEquals([state.r0, state.steps], [55n, 66]); // steps keep counting
-  assertEquals(space.regions.length, 2); // still only the one stack region
-});
-
-Deno.test("runProgram in a caller's space unmaps what it mapped", () => {
-  const space = new AddressSpace();
-  run([st(8, 10, -8, 1), ldx(1, 0, 1, 0), exit()], {
-    space,
-    mem: new Uint8Array(4),
+  Deno.test(`[${engine}] a state is reused across runs with reset`, () => {
+    const space = new AddressSpace();
+    const state = new ExecState(compileProgram(program(...LOOP)), space);
+    const fp = state.getReg(10);
+    assertEquals(step(state, 1000), "exited");
+    state.reset();
+    assertEquals([state.pc, state.status, state.getReg(0), state.getReg(10)], [
+      0,
+      "running",
+      0n,
+      fp,
+    ]);
+    assertEquals(step(state, 1000), "exited");
+    assertEquals([state.r0, state.steps], [55n, 66]); // steps keep counting
+    assertEquals(space.regions.length, 2); // still only the one stack region
   });
-  const live = space.regions.filter((r) => r.live).map((r) => r.name);
-  assertEquals(live, []);
-  assertEquals(space.regions.map((r) => r.name), [
-    "(null region)",
-    "mem",
-    "stack[0]",
-  ]);
+}
+
+Deno.test("runProgram in a caller's space unmaps what it mapped", async (t) => {
+  for (const engine of ENGINES) {
+    await t.step(engine, () => {
+      const space = new AddressSpace();
+      run([st(8, 10, -8, 1), ldx(1, 0, 1, 0), exit()], {
+        space,
+        mem: new Uint8Array(4),
+        engine,
+      });
+      const live = space.regions.filter((r) => r.live).map((r) => r.name);
+      assertEquals(live, []);
+      assertEquals(space.regions.map((r) => r.name), [
+        "(null region)",
+        "mem",
+        "stack[0]",
+      ]);
+    });
+  }
 });
 
 Deno.test("run-level ExecErrors carry the instruction index", async (t) => {

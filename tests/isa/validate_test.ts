@@ -25,6 +25,12 @@ const FAIL = raw(0xbf, 0, 9); // r0 = r9: a jump target the verifier refuses (R9
 // Programs and the message Linux 6.18.44 gave for each (socket filter, as root),
 // recorded with shared/oracle; the last test re-asks the kernel when it can.
 const KERNEL_CASES: [string, RawInsn[], string][] = [
+  // oracle, 6.18: a kfunc call with a negative module offset
+  [
+    "kfunc negative off",
+    [R0, raw(0x85, 0, 2, -4, 5), EXIT],
+    "failed to find BTF for kernel function",
+  ],
   [
     "atomic rmw on a byte",
     [R0, raw(0xd3, 10, 0, -8, 0), EXIT],

@@ -2,7 +2,8 @@
  * Return values and map contents of the accepted graph fixtures against
  * the real kernel's (`tests/fixtures/graph/*.oracle-maps.json`:
  * `BPF_PROG_TEST_RUN` on 6.18, then every map dumped).
- * Each program runs once on fresh maps, as the recorder loaded each alone.
+ * Each program runs once on fresh maps, as the recorder loaded each alone,
+ * on each engine; the engines must leave identical r0 and map bytes.
  *
  * This bench has its own minimal loader (map relocations, a handful of
  * helpers, a `__sk_buff` whose `len` is the 64 bytes of test data) until
@@ -21,6 +22,7 @@ import {
 import { resolveKsyms } from "../../lib/elf/ksyms.ts";
 import { regionAddress } from "../../lib/exec/memory.ts";
 import { runProgram } from "../../lib/exec/run.ts";
+import { type Engine, ENGINES } from "../../lib/exec/jit/step_jit.ts";
 import type { HelperFn } from "../../lib/exec/state.ts";
 import { kfuncBtfId } from "../../lib/kernel/kfunc_ids.ts";
 import { createMapFromDef } from "../../lib/kernel/maps/create.ts";
@@ -65,7 +67,11 @@ const FILES = [
 const DIR = new URL("../fixtures/graph/", import.meta.url);
 
 /** Runs `program` of `file` on fresh maps; its result, or a reason it was skipped. */
-function runFixture(file: string, program: string): FixtureResult | string {
+function runFixture(
+  file: string,
+  program: string,
+  engine: Engine,
+): FixtureResult | string {
   const b = graphBench(file, 1);
   const obj = resolveKsyms(b.obj, kfuncBtfId);
   const prog = obj.programs.find((p) => p.name === program)!;
@@ -134,6 +140,7 @@ function runFixture(file: string, program: string): FixtureResult | string {
     ctxWritable: true,
     helpers,
     kfuncs,
+    engine,
   }).r0;
   const dumps = new Map(obj.maps.map((def, i) => [def.name, {
     map: maps[i],
@@ -186,11 +193,13 @@ function mapDiffs(
   return out;
 }
 
-Deno.test("graph fixtures: return values and maps agree with the 6.18 kernel", () => {
+/** Outcome of every fixture run on `engine`: mismatches with the kernel, and what each run left. */
+function runAll(engine: Engine) {
   let agree = 0;
   let comparedMaps = 0;
   const skipped: string[] = [];
   const mismatches: string[] = [];
+  const seen: string[] = [];
   for (const file of FILES) {
     const lines = Deno.readTextFileSync(
       new URL(`${file}.oracle-maps.json`, DIR),
@@ -200,10 +209,11 @@ Deno.test("graph fixtures: return values and maps agree with the 6.18 kernel", (
       const run = JSON.parse(line) as OracleRun;
       let got: FixtureResult | string;
       try {
-        got = runFixture(file, run.program);
+        got = runFixture(file, run.program, engine);
       } catch (e) {
         got = `threw ${(e as Error).message}`;
         mismatches.push(`${file}/${run.program}: ${got}`);
+        seen.push(`${file}/${run.program}: ${got}`);
         continue;
       }
       if (typeof got === "string") {
@@ -211,6 +221,13 @@ Deno.test("graph fixtures: return values and maps agree with the 6.18 kernel", (
         continue;
       }
       const result = got;
+      // every byte of every map, pointers included: the engines must agree on all
+      seen.push(
+        `${file}/${run.program}: r0=${result.r0} ` +
+          [...result.maps].map(([name, m]) =>
+            `${name}{${[...m.entries].join(" ")}}`
+          ).join(" "),
+      );
       const diffs = Object.entries(run.maps ?? {}).flatMap(([name, kernel]) => {
         const ours = result.maps.get(name);
         return ours === undefined
@@ -225,11 +242,31 @@ Deno.test("graph fixtures: return values and maps agree with the 6.18 kernel", (
       else mismatches.push(`${file}/${run.program}: ${diffs.join("; ")}`);
     }
   }
-  console.log(
-    `graph oracle runs: ${agree} agree (r0 and ${comparedMaps} map dumps), ` +
-      `${skipped.length} skipped`,
-  );
-  for (const s of skipped) console.log(`  skipped ${s}`);
-  assert.deepEqual(mismatches, []);
-  assert.equal(agree >= 50, true, `only ${agree} runs compared`);
+  return { agree, comparedMaps, skipped, mismatches, seen };
+}
+
+Deno.test("graph fixtures: return values and maps agree with the 6.18 kernel on every engine, and the engines agree", async (t) => {
+  const seen: string[][] = [];
+  for (const engine of ENGINES) {
+    await t.step(engine, () => {
+      const { agree, comparedMaps, skipped, mismatches, seen: runs } = runAll(
+        engine,
+      );
+      seen.push(runs);
+      if (engine === ENGINES[0]) {
+        console.log(
+          `graph oracle runs: ${agree} agree (r0 and ${comparedMaps} map dumps), ` +
+            `${skipped.length} skipped`,
+        );
+        for (const s of skipped) console.log(`  skipped ${s}`);
+      }
+      assert.deepEqual(mismatches, []);
+      assert.equal(agree >= 50, true, `only ${agree} runs compared`);
+    });
+  }
+  await t.step("the engines leave the same r0 and map bytes", () => {
+    for (let i = 1; i < seen.length; i++) {
+      assert.deepEqual(seen[i], seen[0], ENGINES[i]);
+    }
+  });
 });

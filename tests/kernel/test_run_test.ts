@@ -6,6 +6,10 @@
  * (`*.oracle-maps.json`, recorded with `oracle run --dump-maps`), except
  * for bytes that hold kernel pointers. Runs whose result depends on what
  * the simulator cannot reproduce are listed in SKIPPED with the reason.
+ * Every run is made on each engine (the ELF parsed once for both, the
+ * kernel and maps fresh for each), and the engines must agree on
+ * everything: retval, r0, steps, packet, printk, full map dumps and the
+ * kernel's trace hash.
  */
 import assert from "node:assert/strict";
 import { loadObject } from "../../lib/elf/object.ts";
@@ -15,7 +19,8 @@ import { loadObjectWithRuntime } from "../../lib/kernel/object_runtime.ts";
 import { testRun } from "../../lib/kernel/test_run.ts";
 import { toHex } from "../../lib/kernel/maps/map.ts";
 import { dumpMaps } from "../../lib/cli/run_object.ts";
-import { ENGINES } from "../../lib/exec/jit/step_jit.ts";
+import { type Engine, ENGINES } from "../../lib/exec/jit/step_jit.ts";
+import type { ObjectFile } from "../../lib/elf/types.ts";
 
 const FIXTURES = new URL("../fixtures/", import.meta.url).pathname;
 
@@ -95,13 +100,20 @@ function objectPath(record: string, object: string): string {
   }
 }
 
+/** Parsed objects by path: one parse serves every run and engine. */
+const parsed = new Map<string, ObjectFile>();
+
+/** A fresh kernel with `object` loaded (maps start as the loader leaves them). */
 function load(record: string, object: string): LoadedObject {
-  // broken/unknown_section.o: libbpf opens it; only its odd program fails to load
-  const obj = loadObject(
-    Deno.readFileSync(objectPath(record, object)),
-    object,
-    { allowUnknownSections: true },
-  );
+  const path = objectPath(record, object);
+  let obj = parsed.get(path);
+  if (obj === undefined) {
+    // broken/unknown_section.o: libbpf opens it; only its odd program fails to load
+    obj = loadObject(Deno.readFileSync(path), object, {
+      allowUnknownSections: true,
+    });
+    parsed.set(path, obj);
+  }
   return loadObjectWithRuntime(new Kernel({ cpus: 2 }), obj);
 }
 
@@ -120,67 +132,96 @@ function maskSpecialFields(
   return chars.join("");
 }
 
-for (const engine of ENGINES) {
-  Deno.test(`test runs agree with the 6.18 kernel's BPF_PROG_TEST_RUN (${engine})`, async (t) => {
-    let compared = 0, total = 0;
-    const skipped = new Set<string>();
-    for (const record of fixtureFiles(FIXTURES, ".oracle-run.json")) {
-      for (const run of readRuns(record)) {
-        total++;
-        const key = `${run.object} ${run.program}`;
-        if (SKIPPED[key]) {
-          skipped.add(key);
-          continue;
-        }
-        await t.step(key, () => {
-          const loaded = load(record, run.object);
-          const result = testRun(loaded, run.program, {
-            repeat: run.repeat,
-            engine,
-          });
-          assert.equal(result.retval, run.retval);
-          if (run.data_out_hex !== undefined) {
-            assert.ok(result.dataOut);
-            assert.equal(
-              toHex(result.dataOut.subarray(0, 256)),
-              run.data_out_hex,
-            );
-          }
-        });
-        compared++;
-      }
-    }
-    // Progress is a number anyone can read: every run is compared or skipped with a reason.
-    assert.equal(compared + skipped.size, total);
-    // every skip names a recorded run (the list cannot outlive its reason)
-    assert.deepEqual([...skipped].sort(), Object.keys(SKIPPED).sort());
-    assert.ok(compared >= 181, `only ${compared} of ${total} runs compared`);
-  });
+/** What one engine's run left behind: everything the engines must agree on. */
+interface Outcome {
+  readonly retval: number;
+  readonly r0: bigint;
+  readonly steps: number;
+  readonly dataOut: string | undefined;
+  readonly printk: readonly string[];
+  readonly maps: Record<string, [string, string][]>;
+  readonly trace: string;
 }
 
-Deno.test("maps after a test run agree with the kernel's dumps", async (t) => {
-  for (const record of fixtureFiles(FIXTURES, ".oracle-maps.json")) {
-    for (const run of readRuns(record)) {
-      const key = `${run.object} ${run.program}`;
-      if (
-        run.maps === undefined || SKIPPED[key]
-      ) continue;
-      const expected = run.maps;
-      await t.step(key, () => {
-        const loaded = load(record, run.object);
-        testRun(loaded, run.program);
-        const ours = dumpMaps(loaded);
-        assert.deepEqual(
-          Object.keys(ours).sort(),
-          Object.keys(expected).sort(),
-        );
-        for (const [name, entries] of Object.entries(expected)) {
-          if (SKIPPED_MAPS[name] || SKIPPED_MAPS[`${key} ${name}`]) continue;
-          const mask = (e: [string, string]) =>
-            [e[0], maskSpecialFields(loaded, name, e[1])] as const;
-          assert.deepEqual(ours[name].map(mask), entries.map(mask), name);
-        }
-      });
+/** Runs `run` on `engine` on a freshly loaded kernel; checks it against the kernel's records. */
+function runAndCheck(
+  record: string,
+  run: OracleRun,
+  maps: OracleRun | undefined,
+  engine: Engine,
+): Outcome {
+  const loaded = load(record, run.object);
+  const result = testRun(loaded, run.program, { repeat: run.repeat, engine });
+  assert.equal(result.retval, run.retval);
+  const dataOut = result.dataOut && toHex(result.dataOut);
+  if (run.data_out_hex !== undefined) {
+    assert.ok(dataOut !== undefined);
+    assert.equal(dataOut.slice(0, 512), run.data_out_hex);
+  }
+  const ours = dumpMaps(loaded);
+  if (maps?.maps !== undefined) {
+    const expected = maps.maps;
+    assert.deepEqual(Object.keys(ours).sort(), Object.keys(expected).sort());
+    const key = `${run.object} ${run.program}`;
+    for (const [name, entries] of Object.entries(expected)) {
+      if (SKIPPED_MAPS[name] || SKIPPED_MAPS[`${key} ${name}`]) continue;
+      const mask = (e: [string, string]) =>
+        [e[0], maskSpecialFields(loaded, name, e[1])] as const;
+      assert.deepEqual(ours[name].map(mask), entries.map(mask), name);
     }
   }
+  return {
+    retval: result.retval,
+    r0: result.r0,
+    steps: result.steps,
+    dataOut,
+    printk: result.printk,
+    maps: ours,
+    trace: `${loaded.kernel.trace.hash()} ${loaded.kernel.reports.join("|")}`,
+  };
+}
+
+Deno.test("test runs agree with the 6.18 kernel's BPF_PROG_TEST_RUN (retval, packet, maps) on every engine, and the engines agree on everything", async (t) => {
+  let compared = 0, total = 0, comparedMaps = 0;
+  const skipped = new Set<string>();
+  const mapRecords = new Map<string, OracleRun>();
+  for (const record of fixtureFiles(FIXTURES, ".oracle-maps.json")) {
+    for (const run of readRuns(record)) {
+      if (run.maps !== undefined) {
+        mapRecords.set(`${run.object} ${run.program}`, run);
+      }
+    }
+  }
+  for (const record of fixtureFiles(FIXTURES, ".oracle-run.json")) {
+    for (const run of readRuns(record)) {
+      total++;
+      const key = `${run.object} ${run.program}`;
+      if (SKIPPED[key]) {
+        skipped.add(key);
+        continue;
+      }
+      const maps = mapRecords.get(key);
+      await t.step(key, async (t) => {
+        const outcomes: Outcome[] = [];
+        for (const engine of ENGINES) {
+          await t.step(engine, () => {
+            outcomes.push(runAndCheck(record, run, maps, engine));
+          });
+        }
+        // the whole outcome — full map dumps (pointer bytes too), the
+        // trace hash, printk lines, steps — is the same on every engine
+        for (let i = 1; i < outcomes.length; i++) {
+          assert.deepEqual(outcomes[i], outcomes[0], ENGINES[i]);
+        }
+      });
+      compared++;
+      if (maps !== undefined) comparedMaps++;
+    }
+  }
+  // Progress is a number anyone can read: every run is compared or skipped with a reason.
+  assert.equal(compared + skipped.size, total);
+  // every skip names a recorded run (the list cannot outlive its reason)
+  assert.deepEqual([...skipped].sort(), Object.keys(SKIPPED).sort());
+  assert.ok(compared >= 181, `only ${compared} of ${total} runs compared`);
+  assert.ok(comparedMaps >= 170, `only ${comparedMaps} map dumps compared`);
 });

@@ -38,3 +38,41 @@ Deno.test("the page is self-contained HTML with one lane per CPU", () => {
   equal((html.match(/<rect /g) ?? []).length, 5);
   ok(html.includes("two CPUs &#60;test&#62;"), "titles are escaped");
 });
+
+Deno.test("object events: marks with program, insn, address and detail, counted in the header", () => {
+  const events: TraceEvent[] = [
+    ...TRACE,
+    {
+      t: 5,
+      cpu: 1,
+      ev: "alloc",
+      prog: "b",
+      insn: 3,
+      addr: "0xffff888800000008",
+      detail: "struct item (32 B)",
+    },
+    {
+      t: 7,
+      cpu: 1,
+      ev: "push",
+      prog: "b",
+      insn: 9,
+      addr: "0xffff888800000008",
+      detail: "list ffff888700000010 back",
+    },
+  ];
+  const m = timelineModel(events, 2);
+  const marks = m.marks.filter((k) => k.kind === "alloc" || k.kind === "push");
+  deepEqual(marks.map((k) => [k.cpu, k.kind, k.t]), [[1, "alloc", 5], [
+    1,
+    "push",
+    7,
+  ]]);
+  equal(
+    marks[1].label,
+    "push b insn 9 0xffff888800000008 list ffff888700000010 back",
+  );
+  const html = renderTimeline(events, 2);
+  ok(html.includes("1 alloc, 0 free, 1 push, 0 pop"));
+  equal((html.match(/<circle /g) ?? []).length, 3);
+});

@@ -43,12 +43,19 @@ export function hasTarget(op: number): boolean {
   return (op >= OP.JA && op <= OP.MAY_GOTO) || op === OP.CALL_LOCAL;
 }
 
-/** Splits `prog` (its program rows and its trap rows) into basic blocks. */
-export function findBlocks(prog: CompiledProgram): BlockMap {
+/**
+ * Splits `prog` (its program rows and its trap rows) into basic blocks.
+ * With `everyInsn`, every instruction is a block of its own: the map of the
+ * JIT's stepwise entry, which can start and stop at any instruction.
+ */
+export function findBlocks(prog: CompiledProgram, everyInsn = false): BlockMap {
   const code = prog.code;
   const rows = code.length / STRIDE;
   const leader = new Uint8Array(rows);
   leader[0] = 1;
+  // An lddw's second slot is a trap row (a jump into it traps), so every
+  // row may lead.
+  if (everyInsn) leader.fill(1);
   for (let r = 0; r < rows; r++) {
     const op = code[r * STRIDE];
     if (op === OP.TRAP) leader[r] = 1;
@@ -80,4 +87,21 @@ export function findBlocks(prog: CompiledProgram): BlockMap {
     blocks.push({ start, rows: members, next });
   }
   return { blocks, leader, rest };
+}
+
+/**
+ * Which registers the program names (in any instruction's dst or src
+ * field, r0 always): only these live in locals of the generated code; the
+ * others stay in the register file, where helpers and frames find them.
+ */
+export function usedRegisters(prog: CompiledProgram): boolean[] {
+  const code = prog.code;
+  const used = new Array<boolean>(11).fill(false);
+  used[0] = true;
+  for (let p = 0; p < code.length; p += STRIDE) {
+    const d = code[p + 1] >> 1, s = code[p + 2] >> 1;
+    if (d <= 10) used[d] = true;
+    if (s <= 10) used[s] = true;
+  }
+  return used;
 }

@@ -1,6 +1,7 @@
 /**
- * JavaScript source for a whole program: one function with the registers in
- * locals and a `switch` over block leaders inside a loop. Consecutive blocks
+ * JavaScript source for a whole program: one function with the registers it
+ * names in locals (`registers.ts`) and a `switch` over block leaders inside
+ * a loop. Consecutive blocks
  * fall through into each other; a taken jump sets `pc` and re-dispatches; a
  * block that jumps back to its own start loops in place without dispatch.
  *
@@ -9,25 +10,34 @@
  * the interpreter retire the exact remainder. A fault undoes the charge of
  * the instructions not retired with the `rest` table of `blocks.ts`.
  *
+ * Helper and kfunc calls are direct: the function is looked up in the
+ * state's tables and called in place (invokeHelper() inlined), an int32
+ * result lands in r0's locals without a round trip through `R`.
+ *
+ * With every instruction a block of its own (`findBlocks(prog, true)`),
+ * the same generator gives the stepwise entry that small budgets use.
+ *
  * The generated function returns one of the `JIT_*` codes and leaves
  * `state.pc` / `state.steps` / registers exactly as the interpreter would.
  * @module
  */
 import { type CompiledProgram, OP, STRIDE } from "../compile.ts";
 import { FRAME_WORDS, MAX_CALL_FRAMES } from "../state.ts";
-import { type Block, type BlockMap, endsBlock } from "./blocks.ts";
 import {
-  DECLARE,
+  type Block,
+  type BlockMap,
+  endsBlock,
+  usedRegisters,
+} from "./blocks.ts";
+import {
   emitAlu,
   emitMemory,
   emitUnary,
-  hi,
   jumpCondition,
   lit,
   lo,
-  RELOAD,
-  SPILL,
 } from "./emit_insn.ts";
+import { regHalves, type RegisterLocals, registerLocals } from "./registers.ts";
 
 /** Generated-code outcome: the program exited (r0 holds the result). */
 export const JIT_EXITED = 0;
@@ -62,7 +72,11 @@ export const RUNTIME_NAMES: readonly string[] = [
   "helperById",
   "kfuncById",
   "invokeHelper",
+  "pinToInsn",
+  "takeTailCall",
   "loadPacket",
+  "coldLoad",
+  "coldStore",
   "ExecError",
   "asFailure",
   "traps",
@@ -74,15 +88,17 @@ export const RUNTIME_NAMES: readonly string[] = [
 export function generateSource(prog: CompiledProgram, map: BlockMap): string {
   const parts: string[] = [];
   const blocks = map.blocks;
+  const regs = registerLocals(usedRegisters(prog));
   for (let i = 0; i < blocks.length; i++) {
     const following = i + 1 < blocks.length ? blocks[i + 1].start : -1;
-    parts.push(emitBlock(prog.code, blocks[i], following));
+    parts.push(emitBlock(prog.code, blocks[i], following, regs));
   }
+  const SPILL = regs.spill;
   return `"use strict";
 const { ${RUNTIME_NAMES.join(", ")} } = rt;
-return function jitted(state, budget) {
-  const R = state.regs, mem = state.mem, regions = mem.regions, mg = state.mayGoto, start = state.steps;
-  ${DECLARE}
+return (function jitted(state, budget) {
+  const R = state.regs, mem = state.mem, regions = mem.regions, mg = state.mayGoto, H = state.helpers, KF = state.kfuncs, start = state.steps;
+  ${regs.declare}
   let pc = state.pc, n = 0, ret = ${JIT_BUDGET};
   try {
     dispatch: for (;;) {
@@ -104,10 +120,15 @@ ${parts.join("\n")}
   state.pc = pc;
   state.steps = start + n;
   return ret;
-};`;
+});`;
 }
 
-function emitBlock(code: Int32Array, block: Block, following: number): string {
+function emitBlock(
+  code: Int32Array,
+  block: Block,
+  following: number,
+  regs: RegisterLocals,
+): string {
   const len = block.rows.length;
   const last = block.rows[len - 1];
   const lastOp = code[last * STRIDE];
@@ -119,7 +140,7 @@ function emitBlock(code: Int32Array, block: Block, following: number): string {
   const body: string[] = [];
   for (const r of block.rows) {
     if (r === last && selfLoop) break;
-    body.push(emitInsn(code, r));
+    body.push(emitInsn(code, r, regs));
   }
   const out: string[] = [`        case ${lit(block.start)}:`];
   if (selfLoop) {
@@ -146,7 +167,8 @@ function emitBlock(code: Int32Array, block: Block, following: number): string {
 }
 
 /** Source of the instruction at row `k`. */
-function emitInsn(code: Int32Array, k: number): string {
+function emitInsn(code: Int32Array, k: number, regs: RegisterLocals): string {
+  const SPILL = regs.spill, RELOAD = regs.reload;
   const p = k * STRIDE;
   const op = code[p], d = code[p + 1] >> 1, s = code[p + 2] >> 1;
   const off = code[p + 3], immLo = code[p + 4], immHi = code[p + 5];
@@ -172,37 +194,46 @@ function emitInsn(code: Int32Array, k: number): string {
     case OP.CALL_HELPER:
     case OP.CALLX:
     case OP.CALL_KFUNC: {
+      // A direct call, invokeHelper() inlined: the helper table is read
+      // once per entry (H, KF), an int32 result goes straight into r0's locals
+      // and only r0 is reloaded (a helper changes no other register).
       const fn = op === OP.CALL_KFUNC
-        ? `kfuncById(state, ${lit(immLo)}, ${K})`
-        : `helperById(state, ${op === OP.CALLX ? lo(d) : lit(immLo)}, ${K})`;
+        ? `(KF.get(${lit(immLo)}) ?? kfuncById(state, ${lit(immLo)}, ${K}))`
+        : op === OP.CALLX
+        ? `helperById(state, ${lo(d)}, ${K})`
+        : `(H[${lit(immLo)}] ?? helperById(state, ${lit(immLo)}, ${K}))`;
       // The helper sees pc and steps as the interpreter shows them; blocking
       // leaves the call unretired, to be retried by the next step.
       return `pc = ${K}; { const fn = ${fn}; ${SPILL} state.pc = ${K}; state.steps = start + n - 1; ` +
-        `const o = invokeHelper(state, fn, ${K}); ` +
-        `if (o === 1) { state.status = "blocked"; return ${JIT_BLOCKED}; } ` +
-        `${RELOAD} if (o === 2) { pc = 0; ret = ${JIT_TAIL}; break dispatch; } }`;
+        `state.blockRequested = false; state.pendingTailCall = undefined; let v; ` +
+        `try { v = fn(state); } catch (e) { throw pinToInsn(e, ${K}); } ` +
+        `if (state.blockRequested) { state.blockRequested = false; state.status = "blocked"; return ${JIT_BLOCKED}; } ` +
+        `if (typeof v === "number" && (v | 0) === v) { l0 = v | 0; h0 = v >> 31; } ` +
+        `else { if (v !== undefined) state.storeResult(v); l0 = R[0]; h0 = R[1]; } ` +
+        `if (state.pendingTailCall !== undefined) { takeTailCall(state); pc = 0; ret = ${JIT_TAIL}; break dispatch; } }`;
     }
-    case OP.CALL_LOCAL:
+    case OP.CALL_LOCAL: {
       // callLocal() with r6–r10 saved straight from the locals; past the
       // frame limit it is called for its error.
+      const [l10, h10] = regHalves(regs, 10);
       return `pc = ${K}; { const depth = state.depth; ` +
         `if (depth + 1 >= ${
           lit(MAX_CALL_FRAMES)
         }) callLocal(state, ${K}, ${T}); ` +
         `const F = state.frames, base = depth * ${lit(FRAME_WORDS)}; ${
-          saveFrame("F[base + ", "]")
+          saveFrame(regs)
         } F[base + 10] = ${lit(k + 1)}; state.depth = depth + 1; ` +
-        `state.enterFrame(depth + 1); ${lo(10)} = R[20]; ${
-          hi(10)
-        } = R[21]; } ` +
-        `pc = ${T}; continue dispatch;`;
+        `state.enterFrame(depth + 1); ` +
+        (regs.used[10] ? `${l10} = R[20]; ${h10} = R[21]; ` : "") +
+        `} pc = ${T}; continue dispatch;`;
+    }
     case OP.EXIT:
       // exitFrame() with r6–r10 restored straight into the locals.
       return `if (state.depth === 0) { pc = ${K}; ret = ${JIT_EXITED}; break dispatch; } ` +
         `{ const depth = state.depth - 1, F = state.frames, base = depth * ${
           lit(FRAME_WORDS)
         }; ${
-          restoreFrame("F[base + ", "]")
+          restoreFrame(regs)
         } state.depth = depth; pc = F[base + 10]; } continue dispatch;`;
     case OP.LD_ABS:
     case OP.LD_IND: {
@@ -225,28 +256,22 @@ function emitInsn(code: Int32Array, k: number): string {
   }) { pc = ${T}; continue dispatch; }`;
 }
 
-/** Stores r6–r10 from the locals into frame words 0–9 (as callLocal() does from `R`). */
-function saveFrame(open: string, close: string): string {
+/** Stores r6–r10 (locals or `R`) into frame words 0–9 at `F[base]`, as callLocal() does from `R`. */
+function saveFrame(regs: RegisterLocals): string {
   const out: string[] = [];
   for (let r = 6; r <= 10; r++) {
-    const w = 2 * (r - 6);
-    out.push(
-      `${open}${w}${close} = ${lo(r)};`,
-      `${open}${w + 1}${close} = ${hi(r)};`,
-    );
+    const w = 2 * (r - 6), [l, h] = regHalves(regs, r);
+    out.push(`F[base + ${w}] = ${l};`, `F[base + ${w + 1}] = ${h};`);
   }
   return out.join(" ");
 }
 
-/** Loads r6–r10 into the locals from frame words 0–9 (as exitFrame() does into `R`). */
-function restoreFrame(open: string, close: string): string {
+/** Loads r6–r10 (locals or `R`) from frame words 0–9 at `F[base]`, as exitFrame() does into `R`. */
+function restoreFrame(regs: RegisterLocals): string {
   const out: string[] = [];
   for (let r = 6; r <= 10; r++) {
-    const w = 2 * (r - 6);
-    out.push(
-      `${lo(r)} = ${open}${w}${close};`,
-      `${hi(r)} = ${open}${w + 1}${close};`,
-    );
+    const w = 2 * (r - 6), [l, h] = regHalves(regs, r);
+    out.push(`${l} = F[base + ${w}];`, `${h} = F[base + ${w + 1}];`);
   }
   return out.join(" ");
 }

@@ -349,40 +349,19 @@ export function emitMemory(
   }
   // The cold path, as the interpreter's: a hooked region (a context whose
   // fields the kernel would rewrite) answers, anything else faults inside
-  // hookLoad / hookStore.
+  // hookLoad / hookStore (cold.ts).
+  const imm = op <= OP.STDW && !load;
   const cold = load
-    ? `const hv = mem.hookLoad(${bl}, ${bh}, ${o}, ${sz}, ${lit(k)}); ` +
-      hookedLoadInto(op, dl, dh)
-    : `mem.hookStore(${bl}, ${bh}, ${o}, ${sz}, ${
-      storedValueSource(op, sl, sh, immLo, immHi)
+    ? `coldLoad(mem, S, ${bl}, ${bh}, ${o}, ${sz}, ${lit(k)}, ${
+      lit(signBitsOf(op))
+    }); ${dl} = S[0]; ${dh} = S[1];`
+    : `coldStore(mem, ${bl}, ${bh}, ${o}, ${sz}, ${imm ? lit(immLo) : sl}, ${
+      imm ? lit(immHi) : sh
     }, ${lit(k)});`;
   return `{ ${translate}${cold} } else { ${access} } }`;
 }
 
-/** Source putting a hooked load's bigint `hv` in `dl`/`dh` as load `op` would. */
-function hookedLoadInto(op: number, dl: string, dh: string): string {
-  const low = "(Number(hv & 0xffffffffn) | 0)";
-  switch (op) {
-    case OP.LDXSB:
-      return `${dl} = (${low} << 24) >> 24; ${dh} = ${dl} >> 31;`;
-    case OP.LDXSH:
-      return `${dl} = (${low} << 16) >> 16; ${dh} = ${dl} >> 31;`;
-    case OP.LDXSW:
-      return `${dl} = ${low}; ${dh} = ${dl} >> 31;`;
-    default:
-      return `${dl} = ${low}; ${dh} = Number((hv >> 32n) & 0xffffffffn) | 0;`;
-  }
-}
-
-/** Source of the 64-bit value store `op` writes, as a bigint. */
-function storedValueSource(
-  op: number,
-  sl: string,
-  sh: string,
-  immLo: number,
-  immHi: number,
-): string {
-  const imm = op <= OP.STDW;
-  const l = imm ? lit(immLo) : sl, h = imm ? lit(immHi) : sh;
-  return `((BigInt(${h} >>> 0) << 32n) | BigInt(${l} >>> 0))`;
+/** Bits a load sign-extends from (0: it zero-extends). */
+function signBitsOf(op: number): number {
+  return op === OP.LDXSB ? 8 : op === OP.LDXSH ? 16 : op === OP.LDXSW ? 32 : 0;
 }

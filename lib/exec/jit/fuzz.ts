@@ -1,7 +1,8 @@
 /**
  * Differential fuzzing of the JIT against the interpreter: seeded random
  * valid programs (straight-line ALU with forward jumps, stack loads, stores
- * and atomics, `may_goto`, helper calls, a subprogram called with
+ * and atomics, `may_goto`, helper, `callx` and kfunc calls of every result
+ * kind, blocking and faulting included (`fuzz_helpers.ts`), a subprogram called with
  * bpf-to-bpf calls (which may call itself until the frame limit faults),
  * bounded loops, now and then an
  * out-of-bounds access) run on both engines under the same budget schedule;
@@ -13,10 +14,10 @@
 import { decodeRaw, rawInsn } from "../../isa/decode.ts";
 import type { RawInsn } from "../../isa/insn.ts";
 import { disassemble } from "../../isa/disasm.ts";
-import { compileProgram } from "../compile.ts";
+import { type CompiledProgram, compileProgram } from "../compile.ts";
 import { MemoryFault } from "../fault.ts";
 import { AddressSpace } from "../memory.ts";
-import { defaultHelpers } from "../run.ts";
+import { fuzzCallTargets, randomCall } from "./fuzz_helpers.ts";
 import { ExecState } from "../state.ts";
 import { type Engine, stepWith } from "./step_jit.ts";
 
@@ -148,11 +149,11 @@ function chunk(
             : rawInsn(cls | op, d, 0, off, k),
       });
     } else {
-      items.push([
+      items.push(
         rand(3) === 0
-          ? rawInsn(0x85, 0, 1, 0, CALL_MARK) // call the subprogram
-          : rawInsn(0x85, 0, 0, 0, 5), // bpf_ktime_get_ns: r0 = steps
-      ]);
+          ? [rawInsn(0x85, 0, 1, 0, CALL_MARK)] // call the subprogram
+          : randomCall(rand), // a helper, callx or a kfunc
+      );
     }
   }
   // Resolve each jump to the slots its skipped items occupy.
@@ -211,19 +212,35 @@ export const WHOLE: readonly number[] = [200_000];
 /** Instructions after which a fuzzed run stops (a minimised loop may not end). */
 const STEP_CAP = 200_000;
 
+const compiled = new WeakMap<readonly RawInsn[], CompiledProgram>();
+
+/**
+ * `raws` compiled, once per array: the runs of one program (whole and in
+ * slices, on both engines) share it, and so the JIT's translation of it.
+ */
+function compiledOf(raws: readonly RawInsn[]): CompiledProgram {
+  let prog = compiled.get(raws);
+  if (prog === undefined) {
+    prog = compileProgram(decodeRaw(raws));
+    compiled.set(raws, prog);
+  }
+  return prog;
+}
+
 /** Everything observable about a run, as one comparable string. */
 export function observe(
   raws: readonly RawInsn[],
   engine: Engine,
   budgets: readonly number[] = SLICED,
 ): string {
-  const prog = compileProgram(decodeRaw(raws));
-  const state = new ExecState(prog, new AddressSpace(), {
-    helpers: defaultHelpers(),
-  });
+  const prog = compiledOf(raws);
+  const state = new ExecState(prog, new AddressSpace(), fuzzCallTargets());
   const stepper = stepWith(engine);
   let calls = 0, status = "running";
-  while (status === "running" && state.steps < STEP_CAP) {
+  // A blocked helper is retried by the next call (it blocks every other time).
+  while (
+    (status === "running" || status === "blocked") && state.steps < STEP_CAP
+  ) {
     status = stepper(state, budgets[calls % budgets.length]);
     calls++;
   }
@@ -250,10 +267,20 @@ export interface FuzzFinding {
   readonly jit: string;
 }
 
+/** How a run is observed: {@link observe}, or a stand-in (tests plant bugs with one). */
+export type Observer = (
+  raws: readonly RawInsn[],
+  engine: Engine,
+  budgets: readonly number[],
+) => string;
+
 /** Whether the engines disagree on `raws`, run whole or in slices. */
-export function differs(raws: readonly RawInsn[]): boolean {
-  return observe(raws, "interp", WHOLE) !== observe(raws, "jit", WHOLE) ||
-    observe(raws, "interp", SLICED) !== observe(raws, "jit", SLICED);
+export function differs(
+  raws: readonly RawInsn[],
+  look: Observer = observe,
+): boolean {
+  return look(raws, "interp", WHOLE) !== look(raws, "jit", WHOLE) ||
+    look(raws, "interp", SLICED) !== look(raws, "jit", SLICED);
 }
 
 /** Where slot `j` of a jump-like instruction points, or -1 if it is not one. */
@@ -318,19 +345,20 @@ export function fuzzEngines(
   seed: number,
   iterations: number,
   size = 40,
+  look: Observer = observe,
 ): FuzzFinding[] {
   const findings: FuzzFinding[] = [];
   for (let i = 0; i < iterations; i++) {
     const programSeed = seed + i;
     const raws = randomProgram(programSeed, size);
-    if (!differs(raws)) continue;
-    const small = minimise(raws);
+    if (!differs(raws, look)) continue;
+    const small = minimise(raws, (r) => differs(r, look));
     findings.push({
       seed: programSeed,
       disassembly: disassemble(decodeRaw(small)),
-      interp: observe(small, "interp", WHOLE) + " / " +
-        observe(small, "interp", SLICED),
-      jit: observe(small, "jit", WHOLE) + " / " + observe(small, "jit", SLICED),
+      interp: look(small, "interp", WHOLE) + " / " +
+        look(small, "interp", SLICED),
+      jit: look(small, "jit", WHOLE) + " / " + look(small, "jit", SLICED),
     });
   }
   return findings;

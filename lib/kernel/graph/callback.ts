@@ -31,7 +31,9 @@ import {
   compileProgram,
 } from "../../exec/compile.ts";
 import { ExecError } from "../../exec/fault.ts";
-import { step } from "../../exec/interp.ts";
+import { type Engine, stepWith } from "../../exec/jit/step_jit.ts";
+
+type StepFn = ReturnType<typeof stepWith>;
 import { type AddressSpace, regionAddress } from "../../exec/memory.ts";
 import {
   type CallContext,
@@ -58,9 +60,13 @@ export class BpfCallbacks {
   /** Spare states per caller, reused so callbacks do not map stacks each time. */
   private readonly spare = new WeakMap<object, ExecState[]>();
 
-  /** An empty table over `space`. */
-  constructor(space: AddressSpace) {
+  /** Runs a callback's instructions (the kernel's engine). */
+  private readonly step: StepFn;
+
+  /** An empty table over `space`; callbacks run on `engine` (default interp). */
+  constructor(space: AddressSpace, engine: Engine = "interp") {
     this.space = space;
+    this.step = stepWith(engine);
   }
 
   /**
@@ -125,7 +131,7 @@ export class BpfCallbacks {
       state.reset(target.prog);
       state.pc = target.slot;
       args.forEach((value, i) => state.setReg(i + 1, value));
-      const status = step(state, budget);
+      const status = this.step(state, budget);
       if (status === "running") {
         throw new ExecError(
           -1,

@@ -9,7 +9,7 @@
 import type { BtfField, BtfRecord } from "../../btf/field_types.ts";
 import { ExecError } from "../../exec/fault.ts";
 import type { AddressSpace } from "../../exec/memory.ts";
-import type { GraphRuntime } from "./objects.ts";
+import type { GraphRuntime, RacingListOp } from "./objects.ts";
 import {
   BPF_PTR_POISON,
   GraphCorruption,
@@ -71,14 +71,13 @@ function listAddValid(
   }
 }
 
-/** `__list_add()`: links `entry` between `prev` and `next`. */
-function listAddBetween(
+/** The writes of `__list_add()`: links `entry` between `prev` and `next`. */
+function linkBetween(
   space: AddressSpace,
   entry: bigint,
   prev: bigint,
   next: bigint,
 ): void {
-  listAddValid(space, entry, prev, next);
   writeWord(space, next + PREV, entry);
   writeWord(space, entry + NEXT, next);
   writeWord(space, entry + PREV, prev);
@@ -125,14 +124,6 @@ function listDelValid(space: AddressSpace, entry: bigint): [bigint, bigint] {
   return [prev, next];
 }
 
-/** `list_del_init()`. */
-function listDelInit(space: AddressSpace, entry: bigint): void {
-  const [prev, next] = listDelValid(space, entry);
-  writeWord(space, next + PREV, prev);
-  writeWord(space, prev + NEXT, next);
-  initListHead(space, entry);
-}
-
 /** `head->next == NULL` (a zeroed head) gets `INIT_LIST_HEAD()` first. */
 function lazyInit(space: AddressSpace, head: bigint): bigint {
   const next = readWord(space, head + NEXT);
@@ -161,6 +152,14 @@ export function nodeOffset(
 /**
  * Mirrors __bpf_list_add(): 0, or -EINVAL when the node already has an
  * owner — then the object is dropped, as the program gave up its reference.
+ *
+ * Without the head's lock (a program the verifier would have rejected,
+ * run with verification off) the add is split where the kernel's code can
+ * be interleaved with another CPU's: `list_add()` reads and checks the
+ * neighbours, the CPU yields (the call blocks once), and the retried call
+ * writes the links it computed before — from neighbours another CPU may
+ * have changed in between. The list_debug checks of later operations then
+ * find the damage, as CONFIG_DEBUG_LIST would.
  */
 export function listAdd(
   rt: GraphRuntime,
@@ -172,6 +171,13 @@ export function listAdd(
   site: string,
 ): number {
   const space = rt.space;
+  const pending = takeRacing(rt);
+  if (pending !== undefined) {
+    linkBetween(space, pending.entry, pending.prev, pending.next);
+    writeWord(space, node + OWNER, head);
+    if (rt.tracing) rt.event("push", pending.object, listDetail(head, tail));
+    return 0;
+  }
   const first = lazyInit(space, head);
   // cmpxchg(&node->owner, NULL, BPF_PTR_POISON)
   if (readWord(space, node + OWNER) !== 0n) {
@@ -180,15 +186,38 @@ export function listAdd(
     return -EINVAL;
   }
   writeWord(space, node + OWNER, BPF_PTR_POISON);
-  if (tail) listAddBetween(space, node, readWord(space, head + PREV), head);
-  else listAddBetween(space, node, head, first);
+  const prev = tail ? readWord(space, head + PREV) : head;
+  const next = tail ? head : first;
+  listAddValid(space, node, prev, next);
+  if (rt.unlocked(head)) {
+    const object = node - nodeOffsetOrZero(rt, node, off);
+    yieldRacing(rt, { entry: node, prev, next, object });
+    return 0;
+  }
+  linkBetween(space, node, prev, next);
   writeWord(space, node + OWNER, head);
+  if (rt.tracing) traceList(rt, "push", node, off, head, tail);
   return 0;
 }
 
-/** Mirrors __bpf_list_del(): the node unlinked from the front or back, or 0n. */
+/**
+ * Mirrors __bpf_list_del(): the node unlinked from the front or back, or
+ * 0n. Without the head's lock it races as {@link listAdd} does: the entry
+ * and its neighbours are read and checked, the CPU yields, then the stale
+ * neighbours are linked together.
+ */
 export function listDel(rt: GraphRuntime, head: bigint, tail: boolean): bigint {
   const space = rt.space;
+  const pending = takeRacing(rt);
+  if (pending !== undefined) {
+    const n = pending.entry;
+    writeWord(space, pending.next + PREV, pending.prev);
+    writeWord(space, pending.prev + NEXT, pending.next);
+    initListHead(space, n);
+    writeWord(space, n + OWNER, 0n);
+    if (rt.tracing) rt.event("pop", pending.object, listDetail(head, tail));
+    return n;
+  }
   const first = lazyInit(space, head);
   if (first === head) return 0n; // list_empty()
   const n = tail ? readWord(space, head + PREV) : first;
@@ -196,9 +225,58 @@ export function listDel(rt: GraphRuntime, head: bigint, tail: boolean): bigint {
     rt.warn(`__bpf_list_del: node ${px(n)} is not owned by head ${px(head)}`);
     return 0n;
   }
-  listDelInit(space, n);
+  const [prev, next] = listDelValid(space, n);
+  if (rt.unlocked(head)) {
+    const object = n - nodeOffsetOrZero(rt, n, 0n);
+    yieldRacing(rt, { entry: n, prev, next, object });
+    return 0n;
+  }
+  writeWord(space, next + PREV, prev);
+  writeWord(space, prev + NEXT, next);
+  initListHead(space, n);
   writeWord(space, n + OWNER, 0n);
+  if (rt.tracing) traceList(rt, "pop", n, 0n, head, tail);
   return n;
+}
+
+/** The second half of the current call's unlocked operation, if it yielded. */
+function takeRacing(rt: GraphRuntime): RacingListOp | undefined {
+  const vm = rt.vm;
+  if (rt.racing.size === 0 || vm === undefined) return undefined;
+  const op = rt.racing.get(vm);
+  if (op !== undefined) rt.racing.delete(vm);
+  return op;
+}
+
+/** Parks the current call between its reads and its writes: the CPU yields. */
+function yieldRacing(rt: GraphRuntime, op: RacingListOp): void {
+  const vm = rt.vm!;
+  rt.racing.set(vm, op);
+  vm.block();
+}
+
+/** Traces a push or pop with the object's address and the head. */
+function traceList(
+  rt: GraphRuntime,
+  ev: "push" | "pop",
+  node: bigint,
+  off: bigint,
+  head: bigint,
+  tail: boolean,
+): void {
+  rt.event(ev, node - nodeOffsetOrZero(rt, node, off), listDetail(head, tail));
+}
+
+/** `list <head> back|front`: the detail of a push or pop event. */
+function listDetail(head: bigint, tail: boolean): string {
+  return `list ${px(head)} ${tail ? "back" : "front"}`;
+}
+
+/** The node's offset in its object (`off` when given), 0n when unknown. */
+function nodeOffsetOrZero(rt: GraphRuntime, node: bigint, off: bigint): bigint {
+  if (off !== 0n) return off;
+  const entry = rt.objectAt(node);
+  return entry === undefined ? 0n : node - entry.address;
 }
 
 /** Mirrors bpf_list_front() / bpf_list_back(): a non-owning peek, or 0n. */

@@ -27,7 +27,7 @@
  * @module
  */
 import type { CallContext, HelperFn, KfuncFn } from "../../exec/state.ts";
-import { kfuncBtfId } from "../kfunc_ids.ts";
+import { KFUNC_ALIASES, kfuncAddrId, kfuncBtfId } from "../kfunc_ids.ts";
 import { listAdd, listDel, listPeek } from "./list.ts";
 import type { GraphRuntime } from "./objects.ts";
 import {
@@ -53,57 +53,60 @@ export {
   BPF_GLOBAL_PERCPU_MA_MAX_SIZE,
   btfTypes,
   type GraphEnv,
+  type GraphEventKind,
   GraphRuntime,
+  type GraphTrace,
   type ObjectTable,
   type ObjEntry,
   type ObjType,
+  type RacingListOp,
+  typeLabel,
 } from "./objects.ts";
 export { RbTree } from "./rb_core.ts";
 export { refcountOf } from "./refcount.ts";
 
-/** `site` text of a call, for allocator reports. */
-function site(name: string, vm: CallContext): string {
-  return `${name} insn ${vm.insnIndex}`;
-}
-
 /**
- * The graph kfuncs over `rt`, by BTF id. Arguments are as the program
- * passes them before the verifier's rewrite: `bpf_obj_new_impl(type_id,
- * meta)` takes the program-local type id; `meta` is ignored, and the `off`
- * of push/add is used when non-zero, else found from the object table.
+ * The graph kfuncs over `rt`, by BTF id — arguments as the program passes
+ * them before the verifier's rewrite: `bpf_obj_new_impl(type_id, meta)`
+ * takes the program-local type id; `meta` is ignored, and the `off` of
+ * push/add is used when non-zero, else found from the object table — and
+ * by address id (`kfuncAddrId`), as the rewritten program calls them:
+ * `bpf_obj_new_impl(size, struct_meta)`, push/add with the node offset.
+ * Each call is entered in `rt` (its CPU, program and insn name the sites
+ * of allocations and frees, and the trace events) and left when it returns.
  */
 export function graphKfuncs(rt: GraphRuntime): Map<number, KfuncFn> {
-  const fns: [string, KfuncFn][] = [
-    ["bpf_obj_new_impl", (vm) => {
-      const cpu = rt.enter(vm);
-      return rt.objNew(cpu, rt.typeOf(vm.arg(1)), site("bpf_obj_new_impl", vm));
+  const fns: [
+    string,
+    (vm: CallContext, cpu: number) => number | bigint | void,
+  ][] = [
+    [
+      "bpf_obj_new_impl",
+      (vm, cpu) =>
+        rt.objNew(cpu, rt.typeOf(vm.arg(1)), rt.site("bpf_obj_new_impl")),
+    ],
+    ["bpf_percpu_obj_new_impl", (vm, cpu) =>
+      rt.percpuObjNew(
+        cpu,
+        rt.typeOf(vm.arg(1)),
+        rt.site("bpf_percpu_obj_new_impl"),
+      )],
+    ["bpf_obj_drop_impl", (vm, cpu) => {
+      rt.objDrop(cpu, vm.arg(1), rt.site("bpf_obj_drop_impl"));
     }],
-    ["bpf_percpu_obj_new_impl", (vm) => {
-      const cpu = rt.enter(vm);
-      const type = rt.typeOf(vm.arg(1));
-      return rt.percpuObjNew(cpu, type, site("bpf_percpu_obj_new_impl", vm));
+    ["bpf_percpu_obj_drop_impl", (vm, cpu) => {
+      const where = rt.site("bpf_percpu_obj_drop_impl");
+      rt.objDrop(cpu, vm.arg(1), where, null, true);
     }],
-    ["bpf_obj_drop_impl", (vm) => {
-      rt.objDrop(rt.enter(vm), vm.arg(1), site("bpf_obj_drop_impl", vm));
-    }],
-    ["bpf_percpu_obj_drop_impl", (vm) => {
-      const where = site("bpf_percpu_obj_drop_impl", vm);
-      rt.objDrop(rt.enter(vm), vm.arg(1), where, null, true);
-    }],
-    ["bpf_refcount_acquire_impl", (vm) => {
-      rt.enter(vm);
-      return refcountAcquire(rt, vm.arg(1));
-    }],
-    ["bpf_list_push_front_impl", (vm) => push(rt, vm, false)],
-    ["bpf_list_push_back_impl", (vm) => push(rt, vm, true)],
+    ["bpf_refcount_acquire_impl", (vm) => refcountAcquire(rt, vm.arg(1))],
+    ["bpf_list_push_front_impl", (vm, cpu) => push(rt, vm, cpu, false)],
+    ["bpf_list_push_back_impl", (vm, cpu) => push(rt, vm, cpu, true)],
     ["bpf_list_pop_front", (vm) => listDel(rt, vm.arg(1), false)],
     ["bpf_list_pop_back", (vm) => listDel(rt, vm.arg(1), true)],
     ["bpf_list_front", (vm) => listPeek(rt, vm.arg(1), false)],
     ["bpf_list_back", (vm) => listPeek(rt, vm.arg(1), true)],
-    ["bpf_rbtree_add_impl", (vm) => {
-      const cpu = rt.enter(vm);
-      const where = site("bpf_rbtree_add_impl", vm);
-      return rbtreeAdd(
+    ["bpf_rbtree_add_impl", (vm, cpu) =>
+      rbtreeAdd(
         rt,
         vm,
         cpu,
@@ -111,33 +114,70 @@ export function graphKfuncs(rt: GraphRuntime): Map<number, KfuncFn> {
         vm.arg(2),
         vm.arg(3),
         vm.arg(5),
-        where,
-      );
-    }],
+        rt.site("bpf_rbtree_add_impl"),
+      )],
     ["bpf_rbtree_first", (vm) => rbtreeFirst(rt, vm.arg(1))],
     ["bpf_rbtree_remove", (vm) => rbtreeRemove(rt, vm.arg(1), vm.arg(2))],
     ["bpf_rbtree_root", (vm) => rbtreeRoot(rt, vm.arg(1))],
     ["bpf_rbtree_left", (vm) => rbtreeChild(rt, vm.arg(1), vm.arg(2), false)],
     ["bpf_rbtree_right", (vm) => rbtreeChild(rt, vm.arg(1), vm.arg(2), true)],
   ];
+  // after the verifier's rewrite (fixup_kfunc_call()), obj_new gets the
+  // object's size and its struct meta (0 for a type without special fields)
+  const rewritten: typeof fns = [
+    ["bpf_obj_new_impl", (vm, cpu) =>
+      rt.objNew(
+        cpu,
+        rt.typeFromFixup(vm.arg(1), vm.arg(2)),
+        rt.site("bpf_obj_new_impl"),
+      )],
+    ["bpf_percpu_obj_new_impl", (vm, cpu) =>
+      rt.percpuObjNew(
+        cpu,
+        rt.typeFromFixup(vm.arg(1), vm.arg(2)),
+        rt.site("bpf_percpu_obj_new_impl"),
+      )],
+  ];
   const out = new Map<number, KfuncFn>();
-  for (const [name, fn] of fns) out.set(kfuncBtfId(name)!, fn);
+  const wrap =
+    (fn: (vm: CallContext, cpu: number) => number | bigint | void) =>
+    (vm: CallContext) => {
+      const outer = rt.vm; // a callback's kfunc nests inside its caller's
+      const cpu = rt.enter(vm);
+      try {
+        return fn(vm, cpu);
+      } finally {
+        rt.leave(outer);
+      }
+    };
+  const byName = new Map(fns);
+  const rewrittenByName = new Map(rewritten);
+  for (const [name, fn] of fns) {
+    const id = kfuncBtfId(name)!;
+    out.set(id, wrap(fn));
+    out.set(kfuncAddrId(id), wrap(rewrittenByName.get(name) ?? fn));
+  }
+  // bpfsim's aliases (bpf_kptr_new …) run their kfunc
+  for (const [alias, name] of KFUNC_ALIASES) {
+    const id = kfuncBtfId(alias)!;
+    out.set(id, wrap(byName.get(name)!));
+    out.set(
+      kfuncAddrId(id),
+      wrap(rewrittenByName.get(name) ?? byName.get(name)!),
+    );
+  }
   return out;
 }
 
 /** `bpf_list_push_{front,back}_impl(head, node, meta, off)`. */
-function push(rt: GraphRuntime, vm: CallContext, tail: boolean): number {
-  const cpu = rt.enter(vm);
+function push(
+  rt: GraphRuntime,
+  vm: CallContext,
+  cpu: number,
+  tail: boolean,
+): number {
   const name = tail ? "bpf_list_push_back_impl" : "bpf_list_push_front_impl";
-  return listAdd(
-    rt,
-    cpu,
-    vm.arg(1),
-    vm.arg(2),
-    tail,
-    vm.arg(4),
-    site(name, vm),
-  );
+  return listAdd(rt, cpu, vm.arg(1), vm.arg(2), tail, vm.arg(4), rt.site(name));
 }
 
 /** The graph helpers by id: `bpf_kptr_xchg` (194). */

@@ -17,9 +17,11 @@
  * of `size` bytes is one unit of `nr_cpus × round_up(size, 8)` bytes from a
  * fixed-size `bpf_global_percpu_ma[size]`: CPU `c`'s copy is at
  * `ptr + c × round_up(size, 8)` ({@link GraphRuntime.percpuCopy}).
+ *
+ * The environment and object types are in `runtime_env.ts` (re-exported here).
  * @module
  */
-import type { Btf } from "../../btf/btf.ts";
+import { structMetaTypeId } from "../struct_meta_addr.ts";
 import {
   BPF_LIST_HEAD,
   BPF_LIST_NODE,
@@ -32,71 +34,33 @@ import { type AddressSpace, PERM_RW } from "../../exec/memory.ts";
 import type { CallContext } from "../../exec/state.ts";
 import { type BpfMemAlloc, bpfMemAllocInit } from "../mem_alloc.ts";
 import { bpfObjFreeFields, type FieldFreer } from "../maps/special_fields.ts";
-import type { BpfCallbacks } from "./callback.ts";
 import { graphFieldFreer } from "./field_freer.ts";
 import { GraphCorruption, initListHead, px, rbClearNode } from "./layouts.ts";
+import {
+  BPF_GLOBAL_PERCPU_MA_MAX_SIZE,
+  type GraphEnv,
+  type GraphEventKind,
+  type ObjectTable,
+  type ObjEntry,
+  type ObjType,
+  type RacingListOp,
+  roundUp8,
+  typeLabel,
+} from "./runtime_env.ts";
 
-/** `BPF_GLOBAL_PERCPU_MA_MAX_SIZE`: the largest per-CPU object. */
-export const BPF_GLOBAL_PERCPU_MA_MAX_SIZE = 512;
-
-/** What a program-local BTF type id stands for. */
-export interface ObjType {
-  /** The type id in the program's BTF. */
-  readonly typeId: number;
-  /** `sizeof` the type. */
-  readonly size: number;
-  /** Its special fields (its struct meta), or null. */
-  readonly record: BtfRecord | null;
-}
-
-/** One live object. */
-export interface ObjEntry {
-  /** Its type. */
-  readonly type: ObjType;
-  /** The allocator it came from. */
-  readonly ma: BpfMemAlloc;
-  /** Allocated by `bpf_percpu_obj_new()`. */
-  readonly percpu: boolean;
-  /** Address handed to the program. */
-  readonly address: bigint;
-}
-
-/** Live objects by region id; share one between runtimes that share objects. */
-export type ObjectTable = Map<number, ObjEntry>;
-
-/** What a {@link GraphRuntime} runs on. */
-export interface GraphEnv {
-  /** The simulated memory. */
-  readonly space: AddressSpace;
-  /** `bpf_global_ma`: a kmalloc-style (`size == 0`) allocator. */
-  readonly ma: BpfMemAlloc;
-  /** Resolves a program-local type id (see {@link btfTypes}). */
-  readonly types: (localTypeId: number) => ObjType | undefined;
-  /** Records of kptr pointees by BTF id (struct metas), for kptr drops. */
-  readonly metas?: ReadonlyMap<number, BtfRecord>;
-  /** Callback addresses (rb-tree `less`); required by `bpf_rbtree_add_impl`. */
-  readonly callbacks?: BpfCallbacks;
-  /** The CPU a call runs on; default: `owner.cpu.id` of the state, else 0. */
-  readonly cpuOf?: (vm: CallContext) => number;
-  /** Live objects; default a fresh table. */
-  readonly objects?: ObjectTable;
-}
-
-/**
- * Type resolution from a program's BTF: the size of `id` and its struct
- * meta (from `parseStructMetas(btf)`), as `btf_find_struct_meta()` finds it.
- */
-export function btfTypes(
-  btf: Btf,
-  metas: ReadonlyMap<number, BtfRecord>,
-): (localTypeId: number) => ObjType | undefined {
-  return (typeId) => {
-    if (typeId <= 0 || typeId >= btf.typeCount) return undefined;
-    const id = btf.resolve(typeId).id;
-    if (btf.typeById(id).kind !== "STRUCT") return undefined;
-    return { typeId: id, size: btf.sizeOf(id), record: metas.get(id) ?? null };
-  };
-}
+export {
+  BPF_GLOBAL_PERCPU_MA_MAX_SIZE,
+  btfTypes,
+  type GraphEnv,
+  type GraphEventKind,
+  type GraphTrace,
+  type ObjectTable,
+  type ObjEntry,
+  type ObjType,
+  type RacingListOp,
+  roundUp8,
+  typeLabel,
+} from "./runtime_env.ts";
 
 function defaultCpuOf(vm: CallContext): number {
   const owner = vm.owner as { cpu?: { id?: unknown } } | undefined;
@@ -121,6 +85,10 @@ export class GraphRuntime {
    * CPU) go to this CPU's caches.
    */
   cpu = 0;
+  /** The kfunc call being served, if any (see {@link enter}). */
+  vm: CallContext | undefined = undefined;
+  /** Unlocked list operations between their reads and their writes, by call. */
+  readonly racing: Map<CallContext, RacingListOp> = new Map();
   private readonly percpuMas = new Map<number, BpfMemAlloc>();
   private freer: FieldFreer | undefined = undefined;
 
@@ -132,10 +100,46 @@ export class GraphRuntime {
     this.objects = env.objects ?? new Map();
   }
 
-  /** Records the CPU of call `vm` and returns it. */
+  /** Records call `vm` and its CPU; returns the CPU. */
   enter(vm: CallContext): number {
+    this.vm = vm;
     this.cpu = (this.env.cpuOf ?? defaultCpuOf)(vm);
     return this.cpu;
+  }
+
+  /** Ends the call {@link enter} recorded, back to `outer` (default: none). */
+  leave(outer?: CallContext): void {
+    this.vm = outer;
+  }
+
+  /** The site of the current call to `kfunc`: program, insn, kfunc. */
+  site(kfunc: string): string {
+    const vm = this.vm;
+    if (vm === undefined) return kfunc;
+    const prog = this.env.progOf?.(vm);
+    return `${
+      prog === undefined ? "" : `${prog} `
+    }insn ${vm.insnIndex} (${kfunc})`;
+  }
+
+  /** True when events are traced (callers skip building details otherwise). */
+  get tracing(): boolean {
+    return this.env.trace !== undefined;
+  }
+
+  /** Traces an event of the current call. */
+  event(ev: GraphEventKind, address: bigint, detail: string): void {
+    this.env.trace?.(ev, this.cpu, this.vm, address, detail);
+  }
+
+  /**
+   * True when the current call runs a list operation on `head` without the
+   * lock the verifier requires (only known inside a kernel: see
+   * {@link GraphEnv.lockHeld}).
+   */
+  unlocked(head: bigint): boolean {
+    const held = this.env.lockHeld, vm = this.vm;
+    return held !== undefined && vm !== undefined && !held(vm, head);
   }
 
   /** The live object whose region holds `address`, if any. */
@@ -145,6 +149,22 @@ export class GraphRuntime {
       ? undefined
       : this.objects.get(region.id);
     return entry !== undefined && region!.live ? entry : undefined;
+  }
+
+  /**
+   * The type a rewritten `bpf_obj_new_impl(size, meta)` allocates: the
+   * struct whose meta `meta` is, or a plain `size`-byte object (a type
+   * without special fields has no meta: the kernel knows only its size).
+   */
+  typeFromFixup(size: bigint, meta: bigint): ObjType {
+    if (meta !== 0n) {
+      const id = structMetaTypeId(meta);
+      if (id === undefined) {
+        throw new ExecError(-1, `0x${meta.toString(16)} is not a struct meta`);
+      }
+      return this.typeOf(BigInt(id));
+    }
+    return { typeId: 0, size: Number(size & 0xffffffffn), record: null };
   }
 
   /** Resolves `typeId` or throws an {@link ExecError}. */
@@ -167,6 +187,7 @@ export class GraphRuntime {
     if (p === 0n) return 0n;
     this.track(p, type, this.ma, false);
     this.objInit(type.record, p);
+    if (this.tracing) this.event("alloc", p, typeLabel(type));
     return p;
   }
 
@@ -175,7 +196,10 @@ export class GraphRuntime {
     if (type.size > BPF_GLOBAL_PERCPU_MA_MAX_SIZE || type.size === 0) return 0n;
     const ma = this.percpuMa(type.size);
     const p = ma.cacheAlloc(cpu, site);
-    if (p !== 0n) this.track(p, type, ma, true);
+    if (p !== 0n) {
+      this.track(p, type, ma, true);
+      if (this.tracing) this.event("alloc", p, `percpu ${typeLabel(type)}`);
+    }
     return p;
   }
 
@@ -222,6 +246,9 @@ export class GraphRuntime {
     if (entry !== undefined) this.untrack(p);
     if (percpu || entry?.percpu) ma.cacheFreeRcu(cpu, p, site);
     else ma.freeRcu(cpu, p, site);
+    if (this.tracing) {
+      this.event("free", p, entry === undefined ? "?" : typeLabel(entry.type));
+    }
   }
 
   /** The {@link FieldFreer} nested objects' fields are freed with. */
@@ -242,6 +269,7 @@ export class GraphRuntime {
   /** Records a `WARN_ON_ONCE()`. */
   warn(message: string): void {
     this.warnings.push(message);
+    this.env.onWarn?.(message, this.vm);
   }
 
   /** Mirrors bpf_obj_init(): the special fields get their initial state. */
@@ -298,11 +326,6 @@ export class GraphRuntime {
     }
     return ma;
   }
-}
-
-/** `round_up(n, 8)`. */
-export function roundUp8(n: number): number {
-  return (n + 7) & ~7;
 }
 
 /** End of the last special field: a lower bound of the object's size. */

@@ -78,6 +78,7 @@ export function rbtreeAdd(
   }
   tree.insert(node, parent, asLeft, leftmost);
   writeWord(space, node + OWNER, root);
+  if (rt.tracing) traceNode(rt, "push", node, off, root);
   return 0;
 }
 
@@ -96,7 +97,25 @@ export function rbtreeRemove(
   new RbTree(rt.space, root).erase(node);
   rbClearNode(rt.space, node);
   writeWord(rt.space, node + OWNER, 0n);
+  if (rt.tracing) traceNode(rt, "pop", node, 0n, root);
   return node;
+}
+
+/** Traces an rb-tree add or remove with the object's address. */
+function traceNode(
+  rt: GraphRuntime,
+  ev: "push" | "pop",
+  node: bigint,
+  off: bigint,
+  root: bigint,
+): void {
+  const entry = rt.objectAt(node);
+  const offset = off !== 0n
+    ? off
+    : entry === undefined
+    ? 0n
+    : node - entry.address;
+  rt.event(ev, node - offset, `rbtree ${px(root)}`);
 }
 
 /** Mirrors bpf_rbtree_root(). */

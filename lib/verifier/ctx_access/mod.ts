@@ -69,6 +69,7 @@ import {
   DENIED,
 } from "./types.ts";
 import { XDP_MD_SIZE, xdpIsValidAccess } from "./xdp.ts";
+import { knownBtfTarget } from "./btf_targets.ts";
 
 export type {
   BtfCtxArg,
@@ -128,6 +129,7 @@ export {
   sockPtrAccess,
   type SockPtrType,
 } from "./sock_ptr.ts";
+export { type BtfTargetProto, knownBtfTarget } from "./btf_targets.ts";
 
 type Rule = (
   off: number,
@@ -196,6 +198,15 @@ export function ctxAccess(
   }
   const rule = RULES[progType];
   if (!rule) return DENIED;
+  if (
+    (progType === "tracing" || progType === "lsm") && !opts.btfCtxArgs
+  ) {
+    // without vmlinux BTF, a listed target's prototype stands in for it
+    const proto = knownBtfTarget(opts.expectedAttachType, opts.attachFuncName);
+    if (proto) {
+      opts = { ...opts, btfCtxArgs: proto.args, btfCtxRet: proto.ret };
+    }
+  }
   return rule(off, size, access, opts);
 }
 

@@ -1,0 +1,70 @@
+/**
+ * The types of the simulated kernel's API (lib/kernel/kernel.ts): its
+ * options, a program ready to run, the helper and kfunc tables a program
+ * brings, and how a run ended.
+ * @module
+ */
+import type { CompiledProgram } from "../exec/compile.ts";
+import type { HelperFn, KfuncFn } from "../exec/state.ts";
+import type { Engine } from "../exec/jit/step_jit.ts";
+
+/** Options of a {@link Kernel}. */
+export interface KernelOptions {
+  /** Number of CPUs (default 1). */
+  readonly cpus?: number;
+  /** Seed of every choice the kernel makes (default 0). */
+  readonly seed?: number;
+  /** Longest run of instructions a CPU gets before the scheduler picks again (default 4). */
+  readonly maxQuantum?: number;
+  /** Explicit schedule: CPU ids in turn, one instruction each; then seeded choice. */
+  readonly schedule?: readonly number[];
+  /** Keep trace events in memory (default true); false only hashes them. */
+  readonly keepTrace?: boolean;
+  /** More helpers, by id (added to the kernel's own). */
+  readonly helpers?: ReadonlyMap<number, HelperFn>;
+  /**
+   * What executes programs: `interp` (default) or `jit`. Both give the same
+   * results and the same interleaving for a seed; the JIT pays off with
+   * longer quanta (`maxQuantum` ≥ 64).
+   */
+  readonly engine?: Engine;
+  /**
+   * Whether objects loaded into this kernel have each program verified
+   * before it may run (default true; see `loadObjectWithRuntime`). False
+   * is the `--no-verify` escape hatch, for teaching what the verifier
+   * prevents.
+   */
+  readonly verify?: boolean;
+}
+
+/** A program ready to run on the kernel. */
+export interface LoadedProgram {
+  /** Name shown in the trace. */
+  readonly name: string;
+  /** Its compiled form. */
+  readonly program: CompiledProgram;
+  /**
+   * Helpers and kfuncs this program gets beyond the kernel's own (map
+   * helpers of its object, the graph kfuncs …); one object shared by the
+   * programs of an object, so their CPUs keep one execution state for it.
+   */
+  readonly runtime?: ProgramRuntime;
+}
+
+/** Helper and kfunc tables of a loaded object's programs. */
+export interface ProgramRuntime {
+  /** Helpers by id (override the kernel's). */
+  readonly helpers: ReadonlyMap<number, HelperFn>;
+  /** Kfuncs by BTF id. */
+  readonly kfuncs: ReadonlyMap<number, KfuncFn>;
+}
+
+/** How a call to {@link Kernel.run} ended. */
+export interface RunSummary {
+  /** Scheduler steps taken (instructions retired plus steps spent spinning). */
+  readonly steps: number;
+  /** `idle`: all work done; `hung`: every CPU left is deadlocked or spins forever; `limit`. */
+  readonly outcome: "idle" | "hung" | "limit";
+  /** Problems found (deadlocks, bad unlocks, faults). */
+  readonly reports: readonly string[];
+}

@@ -1,0 +1,309 @@
+/**
+ * The seeded scheduler of the simulated kernel: it interleaves the CPUs at
+ * instruction granularity — at each pick a runnable CPU and a quantum of
+ * 1 … maxQuantum instructions, drawn from the kernel's generator (or the
+ * explicit schedule) — keeps the simulated clock (one ns per step), lets
+ * spinning CPUs burn steps, delivers NMIs and runs queued irq_work where
+ * interrupts are on. The same seed gives the same interleaving.
+ * @module
+ */
+import type { ExecState, ExecStatus } from "../exec/state.ts";
+import type { Cpu, PendingNmi, RunningContext } from "./cpu.ts";
+import { type ContextHost, finishContext, pushContext } from "./contexts.ts";
+import type { RunSummary } from "./kernel_types.ts";
+import type { Prng } from "./prng.ts";
+
+/** What the scheduler works with. */
+export interface SchedulerOptions {
+  /** The CPUs. */
+  readonly cpus: readonly Cpu[];
+  /** The generator behind every choice. */
+  readonly prng: Prng;
+  /** Longest quantum. */
+  readonly maxQuantum: number;
+  /** Explicit schedule: CPU ids in turn, one instruction each. */
+  readonly schedule: readonly number[];
+  /** The engine's stepper. */
+  readonly step: (state: ExecState, budget: number) => ExecStatus;
+  /** Starting and ending contexts (and the locks, reports, allocator). */
+  readonly host: ContextHost;
+}
+
+/** {@link Scheduler.runSlice}: the picks are done, the run goes on. */
+const SLICE_DONE = 0;
+/** {@link Scheduler.runSlice}: every CPU is idle. */
+const SLICE_IDLE = 1;
+/** {@link Scheduler.runSlice}: every CPU left spins on a lock nobody releases. */
+const SLICE_HUNG = 2;
+/** {@link Scheduler.runSlice}: the step limit was reached. */
+const SLICE_LIMIT = 3;
+/** Picks per {@link Scheduler.runSlice} call. */
+const SLICE_PICKS = 1024;
+
+/** Interleaves the CPUs of one kernel; see the module documentation. */
+export class Scheduler {
+  /** Steps taken so far, outside a running engine call (see {@link now}). */
+  clock = 0;
+  private readonly cpus: readonly Cpu[];
+  private readonly prng: Prng;
+  private readonly maxQuantum: number;
+  private readonly schedule: readonly number[];
+  private scheduleAt = 0;
+  private readonly step: (state: ExecState, budget: number) => ExecStatus;
+  private readonly host: ContextHost;
+  // the state running now and the clock when its step count was 0: two
+  // fields, not an object, as they change at every scheduler pick
+  private runningState: ExecState | undefined = undefined;
+  private runningBase = 0;
+  /** Scratch list of runnable CPUs, refilled when stale. */
+  private readonly runnable: Cpu[] = [];
+  /** How many of {@link runnable} are valid. */
+  private runnableCount = 0;
+  /**
+   * Set by whatever may change which CPUs are runnable (a submission, a
+   * context ending, a deadlock: see {@link invalidate}): the next pick
+   * lists them again. The list is rebuilt at every run's start too,
+   * whatever happened in between.
+   */
+  private runnableStale = true;
+
+  /** A scheduler at time 0. */
+  constructor(options: SchedulerOptions) {
+    this.cpus = options.cpus;
+    this.prng = options.prng;
+    this.maxQuantum = options.maxQuantum;
+    this.schedule = options.schedule;
+    this.step = options.step;
+    this.host = options.host;
+  }
+
+  /** Simulated time in ns: one per scheduler step. */
+  now(): number {
+    const state = this.runningState;
+    return state === undefined ? this.clock : this.runningBase + state.steps;
+  }
+
+  /** Tells the scheduler that which CPUs are runnable may have changed. */
+  invalidate(): void {
+    this.runnableStale = true;
+  }
+
+  /**
+   * Runs `context`, just pushed on `cpu` in the middle of an engine call
+   * (an NMI that interrupted a helper), to completion: its steps count on
+   * the clock and the interrupted state resumes after them. Returns how it
+   * ended; an exited or faulted context is finished (popped).
+   */
+  runNested(cpu: Cpu, context: RunningContext): ExecStatus {
+    const outerState = this.runningState;
+    const outerBase = this.runningBase;
+    const before = context.state.steps;
+    this.runningBase = this.now() - before;
+    this.runningState = context.state;
+    let status = this.step(context.state, 1 << 16);
+    while (status === "running") status = this.step(context.state, 1 << 16);
+    const retired = context.state.steps - before;
+    cpu.retired += retired;
+    this.clock += retired;
+    this.runningState = outerState;
+    this.runningBase = outerBase + retired;
+    if (status === "exited" || status === "faulted") {
+      finishContext(this.host, cpu, context, status);
+    }
+    this.runnableStale = true;
+    return status;
+  }
+
+  /**
+   * Runs until every CPU is idle or stuck, or `maxSteps` steps pass;
+   * returns the steps taken and how the run ended.
+   */
+  run(maxSteps: number): { steps: number; outcome: RunSummary["outcome"] } {
+    const limit = this.clock + maxSteps;
+    const start = this.clock;
+    this.runnableStale = true;
+    let code = SLICE_DONE;
+    while (code === SLICE_DONE) code = this.runSlice(limit, SLICE_PICKS);
+    const outcome = code === SLICE_HUNG
+      ? "hung"
+      : code === SLICE_LIMIT
+      ? "limit"
+      : "idle";
+    return { steps: this.clock - start, outcome };
+  }
+
+  /**
+   * Up to `picks` scheduler picks: returns {@link SLICE_DONE}, or how the
+   * run ended. The scheduler loop lives here rather than in {@link run}:
+   * a function entered again and again stays compiled by V8 from one run
+   * (and one kernel) to the next, where one long loop per run would start
+   * slow each time and be recompiled on the fly.
+   */
+  private runSlice(limit: number, picks: number): number {
+    const runnable = this.runnable;
+    const prng = this.prng;
+    const maxQuantum = this.maxQuantum;
+    for (let p = 0; p < picks; p++) {
+      if (this.runnableStale) this.listRunnable();
+      const count = this.runnableCount;
+      // hung when every runnable CPU spins: mostly the first one does not
+      let allSpinning = true;
+      for (let i = 0; i < count; i++) {
+        const contexts = runnable[i].contexts;
+        const depth = contexts.length;
+        if (depth === 0 || !contexts[depth - 1].spinning) {
+          allSpinning = false;
+          break;
+        }
+      }
+      if (count === 0) return SLICE_IDLE;
+      if (allSpinning && this.noneProgresses(runnable.slice(0, count))) {
+        this.host.reports.push(
+          `hung: CPUs ${
+            runnable.slice(0, count).map((c) => c.id).join(", ")
+          } spin on locks that are never released`,
+        );
+        return SLICE_HUNG;
+      }
+      if (this.clock >= limit) return SLICE_LIMIT;
+      let cpu: Cpu, quantum: number;
+      if (this.scheduleAt < this.schedule.length) {
+        cpu = this.pick(runnable, count);
+        quantum = 1;
+      } else {
+        cpu = runnable[prng.below(count)];
+        quantum = 1 + prng.below(maxQuantum);
+      }
+      const left = limit - this.clock;
+      this.runCpu(cpu, quantum < left ? quantum : left);
+    }
+    return SLICE_DONE;
+  }
+
+  /**
+   * Lists the runnable CPUs, in CPU order, into {@link runnable} (a reused
+   * array whose length is never cut: V8 would drop the backing store).
+   */
+  private listRunnable(): void {
+    const cpus = this.cpus, runnable = this.runnable;
+    let count = 0;
+    for (let i = 0; i < cpus.length; i++) {
+      const c = cpus[i];
+      if (c.runnable) runnable[count++] = c;
+    }
+    this.runnableCount = count;
+    this.runnableStale = false;
+  }
+
+  /** Gives every spinning CPU one retry; true when none of them got anywhere. */
+  private noneProgresses(spinning: Cpu[]): boolean {
+    const before = spinning.map((c) => c.retired);
+    for (const c of spinning) this.runCpu(c, 1);
+    return spinning.every((c, i) =>
+      c.retired === before[i] && c.top?.spinning === true
+    );
+  }
+
+  /**
+   * The CPU to run next among the first `count` of `runnable`: the
+   * explicit schedule first, then the seeded choice.
+   */
+  private pick(runnable: Cpu[], count: number): Cpu {
+    while (this.scheduleAt < this.schedule.length) {
+      const id = this.schedule[this.scheduleAt++];
+      for (let i = 0; i < count; i++) {
+        if (runnable[i].id === id) return runnable[i];
+      }
+    }
+    return runnable[this.prng.below(count)];
+  }
+
+  /**
+   * Runs up to `quantum` steps on `cpu`: in one engine call, unless an NMI
+   * may strike (then one instruction at a time, as it may strike at any).
+   */
+  private runCpu(cpu: Cpu, quantum: number): void {
+    let left = quantum;
+    const contexts = cpu.contexts;
+    while (left > 0 && !cpu.deadlocked) {
+      const depth = contexts.length;
+      const top = depth > 0 ? contexts[depth - 1] : this.start(cpu);
+      if (top === undefined) return;
+      if (this.host.ma !== undefined) this.irqWorkIfEnabled(cpu, top);
+      let current = top, budget = left;
+      if (cpu.nmis.length > 0) {
+        const nmi = this.dueNmi(cpu, top);
+        if (nmi !== undefined) {
+          current = pushContext(this.host, cpu, nmi.invocation, 1, "nmi_enter");
+        }
+        if (cpu.nmis.length > 0) budget = 1;
+      }
+      const state = current.state;
+      if (current.spinning && this.heldElsewhere(cpu, current)) {
+        // the retry would find the lock taken and block again, changing
+        // nothing: spend the step without running the call
+        cpu.spins++;
+        this.clock++;
+        return;
+      }
+      const before = state.steps;
+      this.runningState = state;
+      this.runningBase = this.clock - before;
+      const status = this.step(state, budget);
+      this.runningState = undefined;
+      const retired = state.steps - before;
+      cpu.retired += retired;
+      // (an NMI run inside the step, see injectNmiInAllocator, has
+      // advanced the clock too)
+      this.clock += retired;
+      left -= retired;
+      if (status === "running") continue;
+      if (status === "blocked") {
+        cpu.spins++;
+        this.clock++;
+        return; // spinning burns the rest of this quantum
+      }
+      finishContext(this.host, cpu, current, status);
+      this.runnableStale = true;
+    }
+  }
+
+  /** True when the lock `context` spins on is held by another CPU. */
+  private heldElsewhere(cpu: Cpu, context: RunningContext): boolean {
+    const lock = context.spinningOn;
+    return lock !== undefined && lock.held && lock.cpu !== cpu.id;
+  }
+
+  /**
+   * Runs the allocator's queued irq_work on `cpu` if interrupts are on
+   * there: the kernel raises a self-IPI, so it runs at the next instruction
+   * boundary — unless the CPU is in an NMI or holds a bpf_spin_lock (taken
+   * with interrupts off).
+   */
+  private irqWorkIfEnabled(cpu: Cpu, top: RunningContext): void {
+    const ma = this.host.ma;
+    if (ma === undefined || top.level > 0 || ma.pendingIrqWork(cpu.id) === 0) {
+      return;
+    }
+    if (this.host.locks.holdsAny(cpu.id, 0)) return;
+    ma.runIrqWork(cpu.id);
+  }
+
+  /** Starts the next queued task-level invocation on `cpu`, if any. */
+  private start(cpu: Cpu): RunningContext | undefined {
+    const invocation = cpu.queue.shift();
+    if (invocation === undefined) return undefined;
+    return pushContext(this.host, cpu, invocation, 0, "prog_start");
+  }
+
+  /** The pending NMI that strikes now on `cpu`, if any (removed from the queue). */
+  private dueNmi(cpu: Cpu, top: RunningContext): PendingNmi | undefined {
+    if (cpu.nmis.length === 0 || top.level > 0) return undefined; // NMIs do not nest
+    const index = cpu.nmis.findIndex((n) =>
+      n.atInsn !== undefined
+        ? n.atInsn === top.state.pc
+        : this.prng.chance(n.probability ?? 0)
+    );
+    return index < 0 ? undefined : cpu.nmis.splice(index, 1)[0];
+  }
+}
