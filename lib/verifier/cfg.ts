@@ -220,6 +220,7 @@ class CfgWalk {
     if (insn.callee === "kfunc" && traits.iterNext) {
       this.aux.markPrunePoint(t);
       this.aux.markForceCheckpoint(t);
+      this.aux.iterNextInsn[t] = 1;
     }
     const { subprogs } = this.layout;
     const sub = subprogs[findContainingSubprog(subprogs, t)];

@@ -1,7 +1,8 @@
 /**
  * Helper arguments: `check_func_arg()` for the argument kinds of
- * helper_protos.ts — register types (`compatible_reg_types[]`), map keys
- * and values, memory and size pairs (`check_helper_mem_access()`), the
+ * helper_protos.ts — register types (`compatible_reg_types[]`, in
+ * helper_arg_reg_types.ts), map keys and values, memory and size pairs
+ * (`check_helper_mem_access()`, in check_helper_mem.ts), the
  * constant array key that makes a lookup non-NULL — plus the prototypes
  * used for map element helpers until helper_protos.ts knows them.
  * @module
@@ -9,52 +10,15 @@
 import type { BtfField } from "../btf/field_types.ts";
 import { processSpinLock } from "./graph_state.ts";
 import { processDynptrArg } from "./dynptr.ts";
-import {
-  checkMapFieldsAccess,
-  mapKptrMatchType,
-  processKptrFunc,
-} from "./kptr.ts";
+import { mapKptrMatchType, processKptrFunc } from "./kptr.ts";
 import { helperName } from "../isa/helper_ids.ts";
 import { checkRegArg } from "./check_alu.ts";
-import {
-  checkMapAccess,
-  checkMemAccess,
-  checkMemRegionAccess,
-  checkPacketAccess,
-  checkStackAccessWithinBounds,
-} from "./check_mem.ts";
+import { checkHelperMem } from "./check_helper_mem.ts";
+import { checkRegType, COMPATIBLE_REG_TYPES } from "./helper_arg_reg_types.ts";
 import { EACCES, EINVAL, type Env } from "./env.ts";
 import type { ArgType, HelperProto } from "./helper_protos.ts";
 import type { RegState } from "./reg_state.ts";
-import {
-  baseType,
-  CONST_PTR_TO_DYNPTR,
-  CONST_PTR_TO_MAP,
-  MEM_ALLOC,
-  MEM_PERCPU,
-  MEM_RCU,
-  MEM_RDONLY,
-  MEM_RINGBUF,
-  PTR_MAYBE_NULL,
-  PTR_TO_BTF_ID,
-  PTR_TO_BUF,
-  PTR_TO_CTX,
-  PTR_TO_FUNC,
-  PTR_TO_MAP_KEY,
-  PTR_TO_MAP_VALUE,
-  PTR_TO_MEM,
-  PTR_TO_PACKET,
-  PTR_TO_PACKET_META,
-  PTR_TO_SOCK_COMMON,
-  PTR_TO_SOCKET,
-  PTR_TO_STACK,
-  PTR_TO_TCP_SOCK,
-  PTR_TO_XDP_SOCK,
-  PTR_TRUSTED,
-  regTypeStr,
-  SCALAR_VALUE,
-  typeMayBeNull,
-} from "./reg_types.ts";
+import { PTR_TO_STACK, SCALAR_VALUE, typeMayBeNull } from "./reg_types.ts";
 import { curFrame, STACK_SPILL, STACK_ZERO } from "./state.ts";
 import { checkMapArg } from "./map_compat.ts";
 import { tnumIsConst } from "./tnum.ts";
@@ -132,151 +96,6 @@ export interface CallMeta {
   releaseDynptr?: boolean;
 }
 
-const MEM_TYPES = [
-  PTR_TO_STACK,
-  PTR_TO_PACKET,
-  PTR_TO_PACKET_META,
-  PTR_TO_MAP_KEY,
-  PTR_TO_MAP_VALUE,
-  PTR_TO_MEM,
-  PTR_TO_MEM | MEM_RINGBUF,
-  PTR_TO_BUF,
-  PTR_TO_BTF_ID | PTR_TRUSTED,
-];
-
-const BTF_PTR_TYPES = [
-  PTR_TO_BTF_ID,
-  PTR_TO_BTF_ID | PTR_TRUSTED,
-  PTR_TO_BTF_ID | MEM_RCU,
-];
-const SOCK_COMMON_TYPES = [
-  PTR_TO_SOCK_COMMON,
-  PTR_TO_SOCKET,
-  PTR_TO_TCP_SOCK,
-  PTR_TO_XDP_SOCK,
-];
-
-/** `compatible_reg_types[]`: register types each argument kind accepts, in the kernel's order. */
-const COMPATIBLE: Partial<Record<ArgType["base"], readonly number[]>> = {
-  ARG_PTR_TO_MAP_KEY: MEM_TYPES,
-  ARG_PTR_TO_MAP_VALUE: MEM_TYPES,
-  ARG_CONST_SIZE: [SCALAR_VALUE],
-  ARG_CONST_SIZE_OR_ZERO: [SCALAR_VALUE],
-  ARG_CONST_ALLOC_SIZE_OR_ZERO: [SCALAR_VALUE],
-  ARG_CONST_MAP_PTR: [CONST_PTR_TO_MAP],
-  ARG_PTR_TO_CTX: [PTR_TO_CTX],
-  ARG_PTR_TO_SOCK_COMMON: SOCK_COMMON_TYPES,
-  ARG_PTR_TO_BTF_ID_SOCK_COMMON: [
-    ...SOCK_COMMON_TYPES,
-    PTR_TO_BTF_ID,
-    PTR_TO_BTF_ID | PTR_TRUSTED,
-  ],
-  ARG_PTR_TO_SOCKET: [PTR_TO_SOCKET],
-  ARG_PTR_TO_BTF_ID: BTF_PTR_TYPES,
-  ARG_PTR_TO_SPIN_LOCK: [PTR_TO_MAP_VALUE, PTR_TO_BTF_ID | MEM_ALLOC],
-  ARG_PTR_TO_MEM: MEM_TYPES,
-  ARG_PTR_TO_RINGBUF_MEM: [PTR_TO_MEM | MEM_RINGBUF],
-  ARG_PTR_TO_PERCPU_BTF_ID: [
-    PTR_TO_BTF_ID | MEM_PERCPU,
-    PTR_TO_BTF_ID | MEM_PERCPU | MEM_RCU,
-    PTR_TO_BTF_ID | MEM_PERCPU | PTR_TRUSTED,
-  ],
-  ARG_PTR_TO_FUNC: [PTR_TO_FUNC],
-  ARG_PTR_TO_STACK: [PTR_TO_STACK],
-  ARG_PTR_TO_CONST_STR: [PTR_TO_MAP_VALUE],
-  ARG_PTR_TO_TIMER: [PTR_TO_MAP_VALUE],
-  ARG_KPTR_XCHG_DEST: [PTR_TO_MAP_VALUE, PTR_TO_BTF_ID | MEM_ALLOC],
-  ARG_PTR_TO_DYNPTR: [PTR_TO_STACK, CONST_PTR_TO_DYNPTR],
-};
-
-// mirrors check_reg_type(): the register's type must be one of `types`
-function checkRegType(
-  env: Env,
-  regno: number,
-  reg: RegState,
-  types: readonly number[],
-  arg: ArgType,
-  kptrXchgSrc = false,
-): void {
-  let t = reg.type;
-  if (arg.flags.includes("MEM_RDONLY")) t &= ~MEM_RDONLY;
-  if (arg.flags.includes("PTR_MAYBE_NULL")) t &= ~PTR_MAYBE_NULL;
-  // local kptrs are the source argument of bpf_kptr_xchg
-  if (kptrXchgSrc && (t & MEM_ALLOC)) t &= ~(MEM_ALLOC | MEM_PERCPU);
-  if (types.includes(t) || types.includes(t & ~MEM_RDONLY)) return;
-  env.fail(
-    EACCES,
-    `R${regno} type=${regTypeStr(reg.type)} expected=${
-      types.map(regTypeStr).join(", ")
-    }`,
-  );
-}
-
-// mirrors check_helper_mem_access()
-function checkHelperMem(
-  env: Env,
-  regno: number,
-  size: number,
-  write: boolean,
-  zeroOk: boolean,
-): void {
-  const reg = curFrame(env.cur).regs[regno];
-  switch (baseType(reg.type)) {
-    case PTR_TO_PACKET:
-    case PTR_TO_PACKET_META:
-      return checkPacketAccess(env, regno, reg.off, size, zeroOk);
-    case PTR_TO_MAP_KEY:
-      return checkMemRegionAccess(
-        env,
-        regno,
-        reg.off,
-        size,
-        reg.map!.keySize,
-        false,
-      );
-    case PTR_TO_MAP_VALUE:
-      checkMapAccess(env, regno, reg.off, size, zeroOk);
-      return checkMapFieldsAccess(env, reg, reg.off, size, "helper");
-    case PTR_TO_MEM:
-      return checkMemRegionAccess(
-        env,
-        regno,
-        reg.off,
-        size,
-        reg.memSize,
-        zeroOk,
-      );
-    case PTR_TO_STACK:
-      if (size === 0 && !zeroOk) env.fail(EACCES, "invalid zero-sized read");
-      checkStackAccessWithinBounds(
-        env,
-        regno,
-        reg.off,
-        size,
-        write ? "write" : "read",
-      );
-      if (write) {
-        // a helper may write anything: the bytes become MISC
-        for (let i = 0; i < size; i++) {
-          checkMemAccess(env, regno, i, 1, "write", -1, false);
-        }
-      }
-      return;
-    case PTR_TO_BTF_ID:
-    case PTR_TO_CTX:
-    case PTR_TO_BUF:
-      return;
-    default:
-      if (zeroOk && size === 0 && reg.type === SCALAR_VALUE) return;
-      env.fail(
-        EACCES,
-        `R${regno} type=${regTypeStr(reg.type)} expected=${
-          regTypeStr(PTR_TO_STACK)
-        }`,
-      );
-  }
-}
-
 // mirrors get_constant_map_key(): a constant key spilled on the stack
 function constantMapKey(env: Env, key: RegState, keySize: number): bigint {
   if (key.type !== PTR_TO_STACK || !tnumIsConst(key.s.varOff)) return -1n;
@@ -318,7 +137,7 @@ export function checkFuncArg(
     reg.s.varOff.value === 0n
   ) return;
   const regs = curFrame(env.cur).regs;
-  let compatible = COMPATIBLE[arg.base];
+  let compatible = COMPATIBLE_REG_TYPES[arg.base];
   const argMap = meta.mapRegno >= 0 ? regs[meta.mapRegno].map : null;
   if (
     arg.base === "ARG_PTR_TO_MAP_VALUE" && argMap &&
@@ -326,7 +145,7 @@ export function checkFuncArg(
       argMap.typeId === BPF_MAP_TYPE_SOCKHASH)
   ) {
     // resolve_map_arg_type(): sockmap values are sockets
-    compatible = COMPATIBLE.ARG_PTR_TO_BTF_ID_SOCK_COMMON;
+    compatible = COMPATIBLE_REG_TYPES.ARG_PTR_TO_BTF_ID_SOCK_COMMON;
     checkRegType(env, regno, reg, compatible!, arg);
     return;
   }

@@ -37,9 +37,13 @@ import {
 import {
   MEM_ALLOC,
   MEM_PERCPU,
+  MEM_RDONLY,
   PTR_MAYBE_NULL,
   PTR_TO_BTF_ID,
+  PTR_TO_MEM,
 } from "./reg_types.ts";
+import { processIterNextCall } from "./iter.ts";
+import { prevEntry } from "./do_check.ts";
 import { addTrail, curFrame } from "./state.ts";
 
 /** `BPF_GLOBAL_PERCPU_MA_MAX_SIZE`: the largest per-CPU object. */
@@ -283,6 +287,14 @@ export function checkKfuncCall(env: Env, insn: CallInsn, idx: number): number {
     checkRegArg(env, r, "dst_no_mark");
   }
   if (k.ret === "scalar") markRegUnknown(regs[0]);
-  else if (k.ret !== "void") pointerResult(env, meta, regs[0], a);
+  else if (k.ret === "rdonly_int_ptr") {
+    // a kfunc returning `int *`: 4 read-only bytes, maybe NULL
+    markRegPointer(regs[0], PTR_TO_MEM | MEM_RDONLY | PTR_MAYBE_NULL);
+    regs[0].memSize = 4;
+    regs[0].id = env.newId();
+  } else if (k.ret !== "void") pointerResult(env, meta, regs[0], a);
+  if (k.iter?.op === "next") {
+    processIterNextCall(env, idx, meta.iterSlot!, prevEntry(env, idx));
+  }
   return idx + 1;
 }

@@ -1,9 +1,9 @@
 /**
  * Memory access: `check_mem_access()` and what it dispatches to — the stack
- * (`check_stack_access_within_bounds()`, spills and fills in
- * `check_stack_write_fixed_off()` / `check_stack_read_fixed_off()`), map
- * values (`check_map_access()` with variable offsets), the context
- * (`check_ctx_access()` through ctx_access/), packets
+ * (`check_stack_access_within_bounds()` in check_stack_bounds.ts, spills and
+ * fills in `check_stack_write_fixed_off()` / `check_stack_read_fixed_off()`),
+ * map values (`check_map_access()` with variable offsets), the context
+ * (`check_ctx_access()` in check_ctx_mem.ts, through ctx_access/), packets
  * (`check_packet_access()`), and the `R%d invalid mem access '%s'` refusal
  * for everything else. Loads, stores and atomics (`check_load_mem()`,
  * `check_store_reg()`, `check_atomic()`) sit on top.
@@ -19,20 +19,11 @@ import {
   checkMapKptrAccess,
   kptrFieldAt,
 } from "./kptr.ts";
-import { coerceRegToSize, coerceRegToSizeSx } from "./bounds_sync.ts";
+import { coerceRegToSize, coerceRegToSizeSx } from "./scalar_coerce.ts";
 import { checkRegArg } from "./check_alu.ts";
 import { EACCES, EINVAL, type Env } from "./env.ts";
-import {
-  checkStackRead,
-  checkStackWrite,
-  growStackState,
-} from "./check_stack.ts";
-import {
-  markRegKnown,
-  markRegPointer,
-  markRegUnknown,
-  type RegState,
-} from "./reg_state.ts";
+import { checkStackRead, checkStackWrite } from "./check_stack.ts";
+import { markRegKnown, markRegUnknown, type RegState } from "./reg_state.ts";
 import {
   baseType,
   PTR_MAYBE_NULL,
@@ -42,9 +33,6 @@ import {
   PTR_TO_MAP_KEY,
   PTR_TO_MAP_VALUE,
   PTR_TO_MEM,
-  PTR_TO_PACKET,
-  PTR_TO_PACKET_END,
-  PTR_TO_PACKET_META,
   PTR_TO_SOCK_COMMON,
   PTR_TO_SOCKET,
   PTR_TO_STACK,
@@ -56,9 +44,12 @@ import {
   typeIsPktPointer,
 } from "./reg_types.ts";
 import { curFrame } from "./state.ts";
-import { tnumIsConst, tnumStr } from "./tnum.ts";
-import { ctxAccess, type CtxRegType } from "./ctx_access/mod.ts";
 import { checkSockAccess } from "./sock_access.ts";
+import { checkCtxMem } from "./check_ctx_mem.ts";
+import {
+  checkStackAccessWithinBounds,
+  checkStackAlignment,
+} from "./check_stack_bounds.ts";
 import {
   checkMapAccess,
   checkMemRegionAccess,
@@ -69,82 +60,13 @@ export {
   checkMemRegionAccess,
   checkPacketAccess,
 } from "./check_mem_region.ts";
+export { checkStackAccessWithinBounds } from "./check_stack_bounds.ts";
 
 /** `BPF_READ` or `BPF_WRITE`. */
 export type AccessType = "read" | "write";
 
-const BPF_MAX_VAR_OFF = 1 << 29;
 const BPF_F_RDONLY_PROG = 1 << 7;
 const BPF_F_WRONLY_PROG = 1 << 8;
-
-// keyed by name so that new ctx_access types degrade to scalars
-const CTX_REG_TYPES: Record<string, number> = {
-  PTR_TO_TP_BUFFER: 14,
-  SCALAR_VALUE,
-  PTR_TO_PACKET,
-  PTR_TO_PACKET_META,
-  PTR_TO_PACKET_END,
-  PTR_TO_SOCK_COMMON_OR_NULL: PTR_TO_SOCK_COMMON | PTR_MAYBE_NULL,
-  PTR_TO_SOCKET_OR_NULL: PTR_TO_SOCKET | PTR_MAYBE_NULL,
-  PTR_TO_SOCKET,
-  PTR_TO_FLOW_KEYS,
-  PTR_TO_BTF_ID,
-  PTR_TO_BTF_ID_OR_NULL: PTR_TO_BTF_ID | PTR_MAYBE_NULL,
-  PTR_TO_CTX,
-};
-
-// mirrors __check_ptr_off_reg() with fixed_off_ok = false
-function checkPtrOffReg(env: Env, reg: RegState, regno: number): void {
-  if (reg.off) {
-    env.fail(
-      EACCES,
-      `dereference of modified ${
-        regTypeStr(reg.type)
-      } ptr R${regno} off=${reg.off} disallowed`,
-    );
-  }
-  if (!tnumIsConst(reg.s.varOff) || reg.s.varOff.value) {
-    env.fail(
-      EACCES,
-      `variable ${regTypeStr(reg.type)} access var_off=${
-        tnumStr(reg.s.varOff)
-      } disallowed`,
-    );
-  }
-}
-
-// mirrors check_ctx_access() and the PTR_TO_CTX arm of check_mem_access()
-function checkCtxMem(
-  env: Env,
-  reg: RegState,
-  regno: number,
-  off: number,
-  size: number,
-  t: AccessType,
-  valueRegno: number,
-  isLdsx: boolean,
-): void {
-  checkPtrOffReg(env, reg, regno);
-  const r = ctxAccess(env.progType, off, size, t, {
-    expectedAttachType: env.prog.expectedAttachType ?? undefined,
-    attachFuncName: env.prog.attachTarget ?? undefined,
-    isLdsx,
-  });
-  if (!r.ok) {
-    for (const line of r.log ?? []) env.log.write(line + "\n");
-    env.fail(EACCES, `invalid bpf_context access off=${off} size=${size}`);
-  }
-  if (t !== "read" || valueRegno < 0) return;
-  const dst = curFrame(env.cur).regs[valueRegno];
-  const type = CTX_REG_TYPES[r.regType as CtxRegType] ?? SCALAR_VALUE;
-  if (type === SCALAR_VALUE) {
-    markRegUnknown(dst);
-    return;
-  }
-  markRegPointer(dst, type);
-  if (type & PTR_MAYBE_NULL) dst.id = env.newId();
-  if (r.btfId !== undefined) dst.btfId = r.btfId;
-}
 
 /**
  * Mirrors `check_mem_access()`: an access of `size` bytes at `reg + off`
@@ -248,66 +170,6 @@ export function checkMemAccess(
       else coerceRegToSize(v.s, size as 1 | 2 | 4);
     }
   }
-}
-
-// mirrors check_generic_ptr_alignment(): stack accesses are always strict
-function checkStackAlignment(
-  env: Env,
-  reg: RegState,
-  off: number,
-  size: number,
-): void {
-  const total = reg.s.varOff.value + BigInt(reg.off + off);
-  const aligned = (total & BigInt(size - 1)) === 0n &&
-    (reg.s.varOff.mask & BigInt(size - 1)) === 0n;
-  if (aligned) return;
-  const v = tnumIsConst(reg.s.varOff)
-    ? String(BigInt.asIntN(64, reg.s.varOff.value))
-    : tnumStr(reg.s.varOff);
-  env.fail(
-    EACCES,
-    `misaligned stack access off ${v}+${reg.off}+${off} size ${size}`,
-  );
-}
-
-/** Mirrors `check_stack_access_within_bounds()` (grows the stack on success). */
-export function checkStackAccessWithinBounds(
-  env: Env,
-  regno: number,
-  off: number,
-  size: number,
-  t: AccessType,
-): void {
-  const reg = curFrame(env.cur).regs[regno];
-  const state = env.cur.frames[reg.frameno];
-  const extra = t === "read" ? " read from" : " write to";
-  let minOff: bigint, maxOff: bigint;
-  const c = tnumIsConst(reg.s.varOff);
-  if (c) {
-    minOff = BigInt.asIntN(64, reg.s.varOff.value) + BigInt(off);
-    maxOff = minOff + BigInt(size);
-  } else {
-    const lim = BigInt(BPF_MAX_VAR_OFF);
-    if (reg.s.smax >= lim || reg.s.smin <= -lim) {
-      env.fail(
-        EACCES,
-        `invalid unbounded variable-offset${extra} stack R${regno}`,
-      );
-    }
-    minOff = reg.s.smin + BigInt(off);
-    maxOff = reg.s.smax + BigInt(off) + BigInt(size);
-  }
-  if (minOff < -512n || minOff > -1n || maxOff > 0n || size < 0) {
-    env.fail(
-      EACCES,
-      c
-        ? `invalid${extra} stack R${regno} off=${off} size=${size}`
-        : `invalid variable-offset${extra} stack R${regno} var_off=${
-          tnumStr(reg.s.varOff)
-        } off=${off} size=${size}`,
-    );
-  }
-  growStackState(env, state, Number(-minOff));
 }
 
 // mirrors save_aux_ptr_type() / reg_type_mismatch_ok()

@@ -24,6 +24,7 @@ import {
   prepareFuncExit,
 } from "./check_call.ts";
 import { checkKfuncCall } from "./check_kfunc.ts";
+import { widenImpreciseScalars } from "./iter.ts";
 import { findSubprog } from "./subprogs.ts";
 import { checkCondJmp } from "./check_jmp.ts";
 import { checkAtomic, checkLoad, checkStore } from "./check_mem.ts";
@@ -55,7 +56,13 @@ import {
   PTR_TO_FUNC,
   PTR_TO_MAP_VALUE,
 } from "./reg_types.ts";
-import { addTrail, curFrame, newFuncState, newVerifierState } from "./state.ts";
+import {
+  addTrail,
+  curFrame,
+  newFuncState,
+  newVerifierState,
+  type VerifierState,
+} from "./state.ts";
 
 /** Helper id of `bpf_spin_unlock`, the one call allowed under a lock. */
 const BPF_FUNC_SPIN_UNLOCK = 94;
@@ -125,6 +132,18 @@ function checkLdAbs(
   markRegUnknown(regs[0]);
 }
 
+/**
+ * Mirrors `find_prev_entry()`: the state this path had at `idx` on its
+ * previous trip (skipping the checkpoint just made for this visit).
+ */
+export function prevEntry(env: Env, idx: number): VerifierState | null {
+  let cp = env.cur.parent?.state.parent ?? null;
+  for (; cp; cp = cp.state.parent) {
+    if (cp.state.insnIdx === idx && cp.branches > 0) return cp.state;
+  }
+  return null;
+}
+
 /** One instruction (mirrors `do_check_insn()`); returns the next slot. */
 function doCheckInsn(env: Env, insn: Insn, idx: number): number {
   if (insn.kind !== "jcond") {
@@ -162,9 +181,13 @@ function doCheckInsn(env: Env, insn: Insn, idx: number): number {
       env.jmpsProcessed++;
       return insn.target;
     case "may_goto": {
+      // the fall-through is queued one level deeper, its imprecise scalars
+      // widened against the previous trip so the loop converges
       env.jmpsProcessed++;
+      const prev = prevEntry(env, idx);
       const queued = env.pushStack(idx + 1, idx);
       queued.loopDepth++;
+      if (prev) widenImpreciseScalars(prev, queued);
       return insn.target;
     }
     case "jcond":

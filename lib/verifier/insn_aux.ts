@@ -25,6 +25,8 @@ export class InsnAux {
   readonly forceCheckpoint: Uint8Array;
   /** 1 on calls of helpers/kfuncs that call a callback synchronously (bpf_loop …). */
   readonly callsCallback: Uint8Array;
+  /** 1 on calls of an open-coded iterator's `next` kfunc. */
+  readonly iterNextInsn: Uint8Array;
   /** The main pass's visit mark (0 = never visited); the pre-pass leaves it 0. */
   readonly seen: Uint32Array;
 
@@ -35,6 +37,7 @@ export class InsnAux {
     this.jmpPoint = new Uint8Array(length);
     this.forceCheckpoint = new Uint8Array(length);
     this.callsCallback = new Uint8Array(length);
+    this.iterNextInsn = new Uint8Array(length);
     this.seen = new Uint32Array(length);
   }
 
@@ -71,6 +74,11 @@ export class InsnAux {
   /** mirrors is_force_checkpoint() */
   isForceCheckpoint(index: number): boolean {
     return this.forceCheckpoint[index] === 1;
+  }
+
+  /** mirrors is_iter_next_insn() */
+  isIterNextInsn(index: number): boolean {
+    return this.iterNextInsn[index] === 1;
   }
 
   /** mirrors bpf_calls_callback() */

@@ -16,6 +16,7 @@ import {
 } from "../btf/field_types.ts";
 import { EACCES, EFAULT, EINVAL, type Env } from "./env.ts";
 import { inRbtreeCallback } from "./callbacks.ts";
+import { type IterSlot, processIterArg } from "./iter.ts";
 import {
   isTrustedReg,
   regAllocationLocked,
@@ -35,10 +36,19 @@ import {
   MEM_ALLOC,
   MEM_PERCPU,
   MEM_RCU,
+  MEM_RDONLY,
+  MEM_RINGBUF,
   NON_OWN_REF,
+  PTR_TO_ARENA,
   PTR_TO_BTF_ID,
+  PTR_TO_BUF,
   PTR_TO_FUNC,
+  PTR_TO_MAP_KEY,
   PTR_TO_MAP_VALUE,
+  PTR_TO_MEM,
+  PTR_TO_PACKET,
+  PTR_TO_PACKET_META,
+  PTR_TO_STACK,
   PTR_TRUSTED,
   regTypeStr,
   SCALAR_VALUE,
@@ -69,6 +79,8 @@ export interface KfuncMeta {
   argOwningRef: boolean;
   /** The callback's subprogram (rbtree `less`), -1 if none. */
   callbackSubprog: number;
+  /** The iterator argument's slots (`meta->iter`). */
+  iterSlot: IterSlot | null;
 }
 
 const isNullConst = (r: RegState) =>
@@ -119,9 +131,25 @@ function checkArgRegOff(
     checkPtrOffReg(env, reg, regno, false);
     return;
   }
-  if (reg.type === SCALAR_VALUE || reg.type === PTR_TO_MAP_VALUE) return;
+  if (ANY_OFF_OK.includes(reg.type)) return;
   checkPtrOffReg(env, reg, regno, FIXED_OFF_OK.includes(reg.type));
 }
+
+// check_func_arg_reg_off(): pointers with any fixed and variable offset
+const ANY_OFF_OK = [
+  PTR_TO_STACK,
+  PTR_TO_PACKET,
+  PTR_TO_PACKET_META,
+  PTR_TO_MAP_KEY,
+  PTR_TO_MAP_VALUE,
+  PTR_TO_MEM,
+  PTR_TO_MEM | MEM_RDONLY,
+  PTR_TO_MEM | MEM_RINGBUF,
+  PTR_TO_BUF,
+  PTR_TO_BUF | MEM_RDONLY,
+  PTR_TO_ARENA,
+  SCALAR_VALUE,
+];
 
 // check_func_arg_reg_off(): BTF pointers that may carry a fixed offset
 const FIXED_OFF_OK = [
@@ -320,6 +348,9 @@ function checkPointerArg(
       meta.argBtfId = reg.btfId;
       return;
     }
+    case "iter":
+      meta.iterSlot = processIterArg(env, regno, k.iter!.kind, k.iter!.op);
+      return;
     case "callback":
       if (reg.type !== PTR_TO_FUNC) {
         env.fail(EINVAL, `arg${argNo} expected pointer to func`);
@@ -342,6 +373,7 @@ export function checkKfuncArgs(env: Env, k: KfuncDesc): KfuncMeta {
     rootField: null,
     argOwningRef: false,
     callbackSubprog: -1,
+    iterSlot: null,
   };
   const regs = curFrame(env.cur).regs;
   k.args.forEach((arg, i) => {

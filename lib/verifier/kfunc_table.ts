@@ -35,7 +35,8 @@ export type KfuncArgKind =
   | "list_node"
   | "rb_root"
   | "rb_node"
-  | "callback";
+  | "callback"
+  | "iter"; // an iterator on the stack (`struct bpf_iter_<kind> *`)
 
 /** One parameter of a kfunc's BTF prototype. */
 export interface KfuncArg {
@@ -46,7 +47,13 @@ export interface KfuncArg {
 }
 
 /** The return type of a kfunc's prototype. */
-export type KfuncRet = "void" | "scalar" | "void_ptr" | "list_node" | "rb_node";
+export type KfuncRet =
+  | "void"
+  | "scalar"
+  | "void_ptr"
+  | "list_node"
+  | "rb_node"
+  | "rdonly_int_ptr"; // `int *`: PTR_TO_MEM | MEM_RDONLY of 4 bytes
 
 /** Which kfunc id set a kfunc belongs to. */
 export type KfuncSet = "generic" | "common";
@@ -63,6 +70,11 @@ export interface KfuncDesc {
   readonly ret: KfuncRet;
   /** `generic_kfunc_set` (some program types) or `common_kfunc_set` (all). */
   readonly set: KfuncSet;
+  /** `KF_ITER_NEW` / `KF_ITER_NEXT` / `KF_ITER_DESTROY`, with the iterator type. */
+  readonly iter?: {
+    readonly op: "new" | "next" | "destroy";
+    readonly kind: string;
+  };
 }
 
 const a = (name: string, kind: KfuncArgKind): KfuncArg => ({ name, kind });
@@ -76,6 +88,14 @@ function desc(
   set: KfuncSet = "generic",
 ): KfuncDesc {
   return { name, flags, args, ret, set };
+}
+
+function iterDesc(
+  base: KfuncDesc,
+  op: "new" | "next" | "destroy",
+  kind: string,
+): KfuncDesc {
+  return { ...base, iter: { op, kind } };
 }
 
 const PUSH_ARGS = [
@@ -140,6 +160,38 @@ export const KFUNCS: ReadonlyMap<string, KfuncDesc> = new Map(
       a("root", "rb_root"),
       a("node", "rb_node"),
     ], "rb_node"),
+    // open-coded iterators (kernel/bpf/bpf_iter.c), common_kfunc_set
+    iterDesc(
+      desc(
+        "bpf_iter_num_new",
+        0,
+        [
+          a("it", "iter"),
+          a("start", "scalar"),
+          a("end", "scalar"),
+        ],
+        "scalar",
+        "common",
+      ),
+      "new",
+      "num",
+    ),
+    iterDesc(
+      desc(
+        "bpf_iter_num_next",
+        KF_RET_NULL,
+        [a("it", "iter")],
+        "rdonly_int_ptr",
+        "common",
+      ),
+      "next",
+      "num",
+    ),
+    iterDesc(
+      desc("bpf_iter_num_destroy", 0, [a("it", "iter")], "void", "common"),
+      "destroy",
+      "num",
+    ),
     desc("bpf_rcu_read_lock", 0, [], "void", "common"),
     desc("bpf_rcu_read_unlock", 0, [], "void", "common"),
     desc("bpf_preempt_disable", 0, [], "void", "common"),

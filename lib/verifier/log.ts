@@ -62,8 +62,11 @@ export function vlogAlignment(pos: number): number {
 export class VerifierLog {
   /** 0, 1 or 2 (`log_level` without the stats bit). */
   readonly level: number;
-  /** Everything written so far. */
-  text = "";
+  // written pieces and their total length: appends and rewinds stay cheap
+  // on logs of millions of lines (a flat string would be copied on every
+  // rewind of a long path)
+  private pieces: string[] = [];
+  private length = 0;
   /** `env->prev_log_pos`: end of the last instruction line. */
   prevLogPos = 0;
   /** `env->prev_insn_print_pos`: length of that line with its newline. */
@@ -84,18 +87,33 @@ export class VerifierLog {
 
   /** `verbose()`: appends text (errors are kept at every level). */
   write(s: string): void {
-    this.text += s;
+    if (s === "") return;
+    this.pieces.push(s);
+    this.length += s.length;
+  }
+
+  /** Everything written so far. */
+  get text(): string {
+    if (this.pieces.length > 1) this.pieces = [this.pieces.join("")];
+    return this.pieces[0] ?? "";
   }
 
   /** `env->log.end_pos`. */
   get endPos(): number {
-    return this.text.length;
+    return this.length;
   }
 
   /** Mirrors `bpf_vlog_reset()`. */
   reset(pos: number): void {
-    if (this.level === 0 || pos > this.text.length) return;
-    this.text = this.text.slice(0, pos);
+    if (this.level === 0 || pos > this.length) return;
+    while (this.length > pos) {
+      const last = this.pieces.pop()!;
+      this.length -= last.length;
+      if (this.length < pos) {
+        this.pieces.push(last.slice(0, pos - this.length));
+        this.length = pos;
+      }
+    }
   }
 
   /** Marks register `regno` scratched (`mark_reg_scratched()`). */
@@ -128,8 +146,19 @@ export class VerifierLog {
 
   /** The last non-empty line (the decisive message when nothing follows). */
   lastLine(): string {
-    const lines = this.text.split("\n").filter((l) => l.trim() !== "");
-    return lines.at(-1) ?? "";
+    // only the tail can hold it: take pieces from the end until the last
+    // non-blank line is known to be whole (a newline precedes it)
+    let tail = "";
+    for (let i = this.pieces.length - 1; i >= 0; i--) {
+      tail = this.pieces[i] + tail;
+      const lines = tail.split("\n");
+      for (let k = lines.length - 1; k >= 0; k--) {
+        if (lines[k].trim() === "") continue;
+        if (k > 0 || i === 0) return lines[k];
+        break;
+      }
+    }
+    return "";
   }
 }
 

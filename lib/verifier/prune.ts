@@ -32,6 +32,7 @@ import {
   PTR_TO_MAP_KEY,
   PTR_TO_MAP_VALUE,
   PTR_TO_MEM,
+  PTR_TO_STACK,
   SCALAR_VALUE,
   typeIsPktPointer,
 } from "./reg_types.ts";
@@ -42,7 +43,9 @@ import {
   copyVerifierState,
   type FuncState,
   refsAndLocksEqual,
+  STACK_DYNPTR,
   STACK_INVALID,
+  STACK_ITER,
   STACK_MISC,
   STACK_SPILL,
   type StackSlot,
@@ -88,13 +91,17 @@ class IdMap {
 const IDS = new IdMap();
 const checkIds = (o: number, c: number): boolean => IDS.check(o, c);
 
-// mirrors regsafe(); `exact` is EXACT, otherwise NOT_EXACT
+/** `enum exact_level`: how strictly states_equal() compares. */
+export type ExactLevel = "not_exact" | "range_within" | "exact";
+
+// mirrors regsafe()
 function regsafe(
   old: RegState,
   cur: RegState,
-  exact: boolean,
+  level: ExactLevel,
   ids: IdMap,
 ): boolean {
+  const exact = level === "exact";
   if (old.type === NOT_INIT) return !exact || cur.type === NOT_INIT;
   if (cur.type === NOT_INIT || old.type !== cur.type) return false;
   if (exact) {
@@ -104,8 +111,9 @@ function regsafe(
       ids.check(old.id, cur.id) && ids.check(old.refObjId, cur.refObjId);
   }
   if (old.type === SCALAR_VALUE) {
-    // an imprecise scalar of a finished state was never relied upon
-    if (!old.precise) return true;
+    // an imprecise scalar of a finished state was never relied upon (a loop
+    // check, RANGE_WITHIN, compares every scalar's range)
+    if (!old.precise && level === "not_exact") return true;
     return scalarWithin(old.s, cur.s) && ids.checkScalar(old.id, cur.id);
   }
   const b = baseType(old.type);
@@ -147,9 +155,10 @@ function scalarRegForStack(slot: StackSlot): RegState | null {
 function stacksafe(
   old: FuncState,
   cur: FuncState,
-  exact: boolean,
+  level: ExactLevel,
   ids: IdMap,
 ): boolean {
+  const exact = level === "exact";
   const n = old.stack.length * BPF_REG_SIZE;
   const curN = cur.stack.length * BPF_REG_SIZE;
   for (let i = 0; i < n; i++) {
@@ -164,15 +173,30 @@ function stacksafe(
     const oReg = scalarRegForStack(old.stack[spi]);
     const cReg = oReg && scalarRegForStack(cur.stack[spi]);
     if (oReg && cReg) {
-      if (!regsafe(oReg, cReg, exact, ids)) return false;
+      if (!regsafe(oReg, cReg, level, ids)) return false;
       i += BPF_REG_SIZE - 1 - j;
       continue;
     }
     if (ot !== cur.stack[spi].slotType[j]) return false;
-    if (j !== BPF_REG_SIZE - 1 || ot !== STACK_SPILL) continue;
-    if (!regsafe(old.stack[spi].spilled, cur.stack[spi].spilled, exact, ids)) {
-      return false;
+    if (j !== BPF_REG_SIZE - 1) continue;
+    const o = old.stack[spi].spilled, c = cur.stack[spi].spilled;
+    if (ot === STACK_ITER) {
+      // the iterator's kind and state, not its depth
+      if (
+        o.iter?.kind !== c.iter?.kind || o.iter?.state !== c.iter?.state ||
+        !ids.check(o.refObjId, c.refObjId)
+      ) return false;
+      continue;
     }
+    if (ot === STACK_DYNPTR) {
+      if (
+        o.btfName !== c.btfName || o.frameno !== c.frameno ||
+        !ids.check(o.refObjId, c.refObjId)
+      ) return false;
+      continue;
+    }
+    if (ot !== STACK_SPILL) continue;
+    if (!regsafe(o, c, level, ids)) return false;
   }
   return true;
 }
@@ -186,8 +210,13 @@ export function statesEqual(
   env: Env,
   old: VerifierState,
   cur: VerifierState,
-  exact: boolean,
+  exact: boolean | ExactLevel,
 ): boolean {
+  const level: ExactLevel = exact === true
+    ? "exact"
+    : exact === false
+    ? "not_exact"
+    : exact;
   if (old.curframe !== cur.curframe) return false;
   const ids = IDS;
   ids.reset();
@@ -200,9 +229,9 @@ export function statesEqual(
     const mask = live[at];
     for (let r = 0; r < o.regs.length; r++) {
       if (!(mask & (1 << r))) continue;
-      if (!regsafe(o.regs[r], c.regs[r], exact, ids)) return false;
+      if (!regsafe(o.regs[r], c.regs[r], level, ids)) return false;
     }
-    if (!stacksafe(o, c, exact, ids)) return false;
+    if (!stacksafe(o, c, level, ids)) return false;
   }
   return true;
 }
@@ -268,6 +297,15 @@ function checkLooping(env: Env, idx: number, old: VerifierState): void {
   env.abort(EINVAL, env.log.lastLine());
 }
 
+// the iterator in R1 (iterator kfuncs take it first) is active
+function iterActiveAt(vs: VerifierState): boolean {
+  const r1 = vs.frames[vs.curframe].regs[1];
+  if (r1.type !== PTR_TO_STACK) return false;
+  const off = r1.off + Number(BigInt.asIntN(64, r1.s.varOff.value));
+  const slot = vs.frames[r1.frameno]?.stack[Math.floor((-off - 1) / 8)];
+  return slot?.spilled.iter?.state === "active";
+}
+
 /** Jump history entries after which a checkpoint is forced. */
 const MAX_JMP_HISTORY = 40;
 
@@ -284,14 +322,41 @@ export function isStateVisited(env: Env, idx: number): boolean {
   let addNew = force ||
     (env.jmpsProcessed - env.prevJmpsProcessed >= 2 &&
       env.insnProcessed - env.prevInsnProcessed >= 8);
-  let ss = env.explored.get(idx);
-  if (!ss) env.explored.set(idx, ss = { list: [] });
+  // explored_state(): one hash bucket per (slot ^ callsite), shared by
+  // other slots; they count in max_states_per_insn but are skipped
+  const bucket = ((idx ^ cur.frames[cur.curframe].callsite) >>> 0) %
+    env.insns.length;
+  let ss = env.explored.get(bucket);
+  if (!ss) env.explored.set(bucket, ss = { list: [] });
   const list = ss.list;
   const statesCnt = list.length;
   // newest first, as the kernel's list_add() at the head orders them
   for (let k = list.length - 1; k >= 0; k--) {
     const cp = list[k];
-    if (cp.branches) {
+    if (cp.state.insnIdx !== idx) continue;
+    if (cp.branches && env.aux.isIterNextInsn(idx)) {
+      // an open-coded iterator's loop converged: an active iteration
+      // repeats a state still being explored (the iterator guarantees the
+      // loop ends, so this path needs no more unrolling)
+      if (
+        statesEqual(env, cp.state, cur, "range_within") && iterActiveAt(cur)
+      ) {
+        cp.hitCnt++;
+        if (env.aux.isJmpPoint(idx)) pushJmpHistory(env, cur, 0, null);
+        propagatePrecision(env, cp.state, cur);
+        return true;
+      }
+    } else if (
+      cp.branches && env.insns[idx].kind === "may_goto" &&
+      cp.state.loopDepth !== cur.loopDepth &&
+      statesEqual(env, cp.state, cur, "range_within")
+    ) {
+      // a may_goto loop converged: one more trip would change nothing
+      cp.hitCnt++;
+      if (env.aux.isJmpPoint(idx)) pushJmpHistory(env, cur, 0, null);
+      propagatePrecision(env, cp.state, cur);
+      return true;
+    } else if (cp.branches) {
       checkLooping(env, idx, cp.state);
       if (
         !force && env.jmpsProcessed - env.prevJmpsProcessed < 20 &&

@@ -102,6 +102,18 @@ export interface RegState {
   btf: RegBtf | null;
   /** PTR_TO_FUNC: the subprogram it points to (`subprogno`). */
   subprogno: number;
+  /** An iterator's stack slot: its kind and state (`reg->iter`); replaced, never mutated. */
+  iter: IterInfo | null;
+}
+
+/** `reg->iter` of an open-coded iterator's first stack slot. */
+export interface IterInfo {
+  /** The iterator type without `bpf_iter_` (`num`). */
+  readonly kind: string;
+  /** `BPF_ITER_STATE_ACTIVE` / `_DRAINED`. */
+  readonly state: "active" | "drained";
+  /** Iterations the verifier has unrolled on this path (`depth`). */
+  readonly depth: number;
 }
 
 /** A NOT_INIT register (`__mark_reg_not_init`). */
@@ -121,6 +133,7 @@ export function notInitReg(): RegState {
     btfName: "",
     btf: null,
     subprogno: 0,
+    iter: null,
   };
 }
 
@@ -147,6 +160,7 @@ function clearPtrFields(r: RegState): void {
   r.btfName = "";
   r.btf = null;
   r.subprogno = 0;
+  r.iter = null;
 }
 
 /** Mirrors `__mark_reg_not_init()`. */
@@ -203,13 +217,20 @@ export function isPointerValue(r: RegState): boolean {
   return r.type !== SCALAR_VALUE && r.type !== NOT_INIT;
 }
 
+function iterEqual(a: IterInfo | null, b: IterInfo | null): boolean {
+  return a === b ||
+    (a !== null && b !== null && a.kind === b.kind && a.state === b.state &&
+      a.depth === b.depth);
+}
+
 /** Equal in every field the state comparison cares about. */
 export function regsEqual(a: RegState, b: RegState): boolean {
   return a.type === b.type && a.off === b.off && a.id === b.id &&
     a.refObjId === b.refObjId && a.map === b.map &&
     a.memSize === b.memSize && a.range === b.range &&
     a.frameno === b.frameno && a.btfId === b.btfId && a.btf === b.btf &&
-    a.subprogno === b.subprogno && scalarsEqual(a.s, b.s);
+    a.subprogno === b.subprogno && iterEqual(a.iter, b.iter) &&
+    scalarsEqual(a.s, b.s);
 }
 
 /**

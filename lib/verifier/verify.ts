@@ -20,7 +20,9 @@ import { checkUsedMaps, isGplCompatible } from "./used_maps.ts";
 import { explainRejection } from "./explain.ts";
 import { fixupKfuncCalls, removeDeadCode } from "./fixup.ts";
 import { structMetaAddress } from "../kernel/struct_meta_addr.ts";
-import type { RawInsn } from "../isa/insn.ts";
+import type { CallInsn, RawInsn } from "../isa/insn.ts";
+import { type CallTraits, helperIdCallTraits } from "./insn_aux.ts";
+import { KFUNCS } from "./kfunc_table.ts";
 import { resolveKsyms } from "../elf/ksyms.ts";
 import { LoadError } from "../elf/errors.ts";
 import { kfuncBtfId, kfuncName } from "../kernel/kfunc_ids.ts";
@@ -134,6 +136,19 @@ function xlatedOf(program: BpfProgram, env: Env): readonly RawInsn[] {
   return fixupKfuncCalls(live.insns, aux, structMetaAddress).insns;
 }
 
+// the pre-pass's view of kfunc calls: iterator `next` (a forced checkpoint)
+// and the callback-calling rbtree_add, besides what helper ids tell
+function kfuncCallTraits(insn: CallInsn): CallTraits {
+  const base = helperIdCallTraits(insn);
+  if (insn.callee !== "kfunc" || insn.off !== 0) return base;
+  const k = KFUNCS.get(kfuncName(insn.imm >>> 0) ?? "");
+  return {
+    ...base,
+    iterNext: k?.iter?.op === "next",
+    syncCallback: k?.name === "bpf_rbtree_add_impl",
+  };
+}
+
 function result(
   obj: ObjectFile,
   program: BpfProgram,
@@ -195,6 +210,7 @@ export function verifyProgram(
       bpfCapable: true,
       gplCompatible: isGplCompatible(obj.license),
       kfuncIsFunction: (id, off) => off !== 0 || kfuncName(id) !== undefined,
+      callTraits: kfuncCallTraits,
       funcInfoInsnOffs: program.funcInfo?.map((f) => f.insnOff),
     });
   } catch (e) {

@@ -5,9 +5,6 @@
 // value the scalar described.
 import assert from "node:assert/strict";
 import {
-  coerceRegToSize,
-  coerceRegToSizeSx,
-  coerceSubregToSizeSx,
   formatInvariantViolation,
   markScalarKnown,
   regBoundOffset,
@@ -16,8 +13,13 @@ import {
   regBoundsViolation,
   regDeduceBounds,
   updateRegBounds,
-  zext32To64,
 } from "../../lib/verifier/bounds_sync.ts";
+import {
+  coerceRegToSize,
+  coerceRegToSizeSx,
+  coerceSubregToSizeSx,
+  zext32To64,
+} from "../../lib/verifier/scalar_coerce.ts";
 import {
   constScalar,
   formatScalar,
