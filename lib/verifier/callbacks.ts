@@ -35,6 +35,7 @@ import {
 } from "./reg_types.ts";
 import { newFuncState } from "./state.ts";
 import { MAX_CALL_FRAMES } from "./subprogs.ts";
+import { markChainPrecision } from "./precision.ts";
 
 // mark_reg_graph_node(): a pointer to the tree's element at its node
 function markGraphNode(env: Env, r: RegState, root: BtfField): void {
@@ -119,7 +120,23 @@ export function pushHelperCallback(
   if (fn.type !== PTR_TO_FUNC) return;
   const start = env.layout.subprogs[fn.subprogno]?.start;
   if (start === undefined) return;
+  if (helperId === BPF_FUNC_LOOP) {
+    // the loop ends when its count is reached: R1 must be precise, and no
+    // more visits are queued than it allows (check_helper_call())
+    markChainPrecision(env, 1);
+    if (caller.callbackDepth >= Number(caller.regs[1].s.umax)) {
+      caller.callbackDepth = 0;
+      if (env.log.level >= 2) {
+        env.log.write(
+          `frame${vs.curframe} bpf_loop iteration limit reached\n`,
+        );
+      }
+      return;
+    }
+  }
   const branch = env.pushStack(start, callIdx);
+  branch.frames[branch.curframe].callbackDepth++;
+  caller.callbackDepth = 0;
   if (branch.curframe + 1 >= MAX_CALL_FRAMES) {
     env.fail(7, `the call stack of ${branch.curframe + 2} frames is too deep`);
   }
@@ -127,6 +144,7 @@ export function pushHelperCallback(
   const callee = newFuncState(branch.curframe + 1, callIdx, fn.subprogno);
   callee.inCallbackFn = true;
   callee.callbackRetRange = [0, 1];
+  callee.callbackLoops = helperId === BPF_FUNC_LOOP;
   if (helperId === BPF_FUNC_LOOP) {
     markRegUnknown(callee.regs[1]);
     assignReg(callee.regs[2], bcaller.regs[3]);

@@ -44,6 +44,7 @@ import { regBoundsSync } from "./bounds_sync.ts";
 import { releaseReference } from "./graph_state.ts";
 import { pushHelperCallback } from "./callbacks.ts";
 import { releaseDynptr } from "./dynptr.ts";
+import { widenImpreciseScalars } from "./iter.ts";
 import {
   BPF_KPTR_PERCPU,
   BPF_SPIN_LOCK,
@@ -342,8 +343,7 @@ export function prepareFuncExit(env: Env): number {
   const callee = curFrame(vs);
   const r0 = callee.regs[0];
   if (callee.inCallbackFn) {
-    // the callback's R0 must lie in callback_ret_range; the path then ends
-    // (see callbacks.ts for why one visit suffices)
+    // the callback's R0 must lie in callback_ret_range
     checkRegArg(env, 0, "src");
     const [lo, hi] = callee.callbackRetRange;
     if (r0.type !== SCALAR_VALUE) {
@@ -358,7 +358,24 @@ export function prepareFuncExit(env: Env): number {
       if (unknown) msg += " unknown scalar value";
       env.fail(EINVAL, `${msg} should have been in [${lo}, ${hi}]`);
     }
-    return CALLBACK_DONE;
+    if (!callee.callbackLoops) return CALLBACK_DONE;
+    // back to the call (prepare_func_exit()): it queues the next visit of
+    // the callback; is_state_visited() ends the loop when states converge
+    vs.frames.pop();
+    vs.curframe--;
+    env.log.scratchAll();
+    // widen imprecise scalars against the previous visit of the call, so
+    // callbacks counting in their context converge (prepare_func_exit())
+    for (let cp = vs.parent; cp; cp = cp.state.parent) {
+      if (
+        cp.state.insnIdx === callee.callsite && cp.branches > 0 &&
+        cp.state.curframe === vs.curframe
+      ) {
+        widenImpreciseScalars(cp.state, vs);
+        break;
+      }
+    }
+    return callee.callsite;
   }
   if (r0.type === PTR_TO_STACK) {
     env.fail(EINVAL, "cannot return stack pointer to the caller");

@@ -356,6 +356,15 @@ export function isStateVisited(env: Env, idx: number): boolean {
       if (env.aux.isJmpPoint(idx)) pushJmpHistory(env, cur, 0, null);
       propagatePrecision(env, cp.state, cur);
       return true;
+    } else if (cp.branches && env.aux.callsCallbackAt(idx)) {
+      // a callback loop converged: this visit of the call repeats a state
+      // still being explored
+      if (statesEqual(env, cp.state, cur, "range_within")) {
+        cp.hitCnt++;
+        if (env.aux.isJmpPoint(idx)) pushJmpHistory(env, cur, 0, null);
+        propagatePrecision(env, cp.state, cur);
+        return true;
+      }
     } else if (cp.branches) {
       checkLooping(env, idx, cp.state);
       if (

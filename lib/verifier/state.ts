@@ -58,6 +58,13 @@ export interface FuncState {
   inCallbackFn: boolean;
   /** `callback_ret_range`: what R0 must be when the callback returns. */
   callbackRetRange: readonly [number, number];
+  /** `callback_depth`: bpf_loop callback visits queued from this frame. */
+  callbackDepth: number;
+  /**
+   * The callback runs any number of times (bpf_loop): its exit goes back to
+   * the call, which queues the next visit, until the states converge.
+   */
+  callbackLoops: boolean;
 }
 
 /** An acquired reference or lock; mirrors `struct bpf_reference_state`. */
@@ -191,6 +198,8 @@ export function newFuncState(
     subprogno,
     inCallbackFn: false,
     callbackRetRange: [0, 0],
+    callbackDepth: 0,
+    callbackLoops: false,
   };
 }
 
@@ -208,6 +217,8 @@ export function copyFuncState(f: FuncState): FuncState {
     subprogno: f.subprogno,
     inCallbackFn: f.inCallbackFn,
     callbackRetRange: f.callbackRetRange,
+    callbackDepth: f.callbackDepth,
+    callbackLoops: f.callbackLoops,
   };
 }
 
