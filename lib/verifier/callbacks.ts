@@ -6,10 +6,11 @@
  * frame at the call site: R1 and R2 are non-owning references to nodes of
  * the tree (the lock is held), R0 must be 0 or 1 at its exit.
  *
- * The kernel then returns to the call site and re-verifies until states
- * converge (a callback may run any number of times); `less` gets fresh
- * arguments on every call and cannot reach its caller's state, so one
- * visit per call-site state checks the same rules.
+ * A helper's callback may run any number of times: its exit goes back to
+ * the call (check_call.ts), which queues the next visit, with imprecise
+ * scalars widened, until prune.ts finds the state at the call repeating
+ * (for bpf_loop at most R1 times). `less` gets fresh arguments on every
+ * call and cannot reach its caller's state, so its path simply ends.
  * @module
  */
 import type { BtfField } from "../btf/field_types.ts";
@@ -101,10 +102,8 @@ const BPF_FUNC_LOOP = 181;
 /**
  * Mirrors `push_callback_call()` for the helpers `bpf_loop` (R1 = the
  * index, R2 = the caller's context argument) and `bpf_for_each_map_elem`
- * (R1 = map, R2 = key, R3 = value, R4 = context): the callback body is
- * verified once from the state at the call, R0 in [0, 1] at its exit.
- * The kernel re-verifies until the states converge; one visit checks the
- * body's own rules but not state carried from one iteration to the next.
+ * (R1 = map, R2 = key, R3 = value, R4 = context): queues a visit of the
+ * callback body from the state at the call (R0 in [0, 1] at its exit).
  */
 export function pushHelperCallback(
   env: Env,
@@ -144,7 +143,7 @@ export function pushHelperCallback(
   const callee = newFuncState(branch.curframe + 1, callIdx, fn.subprogno);
   callee.inCallbackFn = true;
   callee.callbackRetRange = [0, 1];
-  callee.callbackLoops = helperId === BPF_FUNC_LOOP;
+  callee.callbackLoops = true; // both run their callback any number of times
   if (helperId === BPF_FUNC_LOOP) {
     markRegUnknown(callee.regs[1]);
     assignReg(callee.regs[2], bcaller.regs[3]);
