@@ -66,7 +66,7 @@ export class Kernel {
   private ma: BpfMemAlloc | undefined;
   private readonly helpers: Map<number, HelperFn>;
   /** What starting and ending contexts needs of this kernel. */
-  private readonly host: ContextHost;
+  private readonly host: ContextHost & { ma: BpfMemAlloc | undefined };
   /** The interleaving of the CPUs, and the clock. */
   private readonly scheduler: Scheduler;
 
@@ -97,8 +97,8 @@ export class Kernel {
       },
     });
     for (const [id, fn] of options.helpers ?? []) this.helpers.set(id, fn);
-    // deno-lint-ignore no-this-alias
-    const kernel = this;
+    // `ma` is a plain field, set with `globalMa`: the scheduler reads it
+    // at every pick, where a getter would be a call
     this.host = {
       space: this.space,
       helpers: this.helpers,
@@ -106,9 +106,7 @@ export class Kernel {
       locks: this.locks,
       rcu: this.rcu,
       reports: this.reports,
-      get ma(): BpfMemAlloc | undefined {
-        return kernel.ma;
-      },
+      ma: undefined,
       now: () => this.now(),
     };
     this.scheduler = new Scheduler({
@@ -127,11 +125,14 @@ export class Kernel {
    * program ends there, the next point where the CPU has interrupts on.
    */
   get globalMa(): BpfMemAlloc {
-    this.ma ??= bpfMemAllocInit({
-      space: this.space,
-      rcu: this.rcu,
-      name: "bpf_global_ma",
-    }, 0);
+    if (this.ma === undefined) {
+      this.ma = bpfMemAllocInit({
+        space: this.space,
+        rcu: this.rcu,
+        name: "bpf_global_ma",
+      }, 0);
+      this.host.ma = this.ma;
+    }
     return this.ma;
   }
 

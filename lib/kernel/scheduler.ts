@@ -143,21 +143,20 @@ export class Scheduler {
     const runnable = this.runnable;
     const prng = this.prng;
     const maxQuantum = this.maxQuantum;
+    const schedule = this.schedule;
+    // whether every runnable CPU may spin: only after the list changed or
+    // the last pick left its CPU spinning (a CPU that ran on does not spin)
+    let maySpin = true;
     for (let p = 0; p < picks; p++) {
-      if (this.runnableStale) this.listRunnable();
-      const count = this.runnableCount;
-      // hung when every runnable CPU spins: mostly the first one does not
-      let allSpinning = true;
-      for (let i = 0; i < count; i++) {
-        const contexts = runnable[i].contexts;
-        const depth = contexts.length;
-        if (depth === 0 || !contexts[depth - 1].spinning) {
-          allSpinning = false;
-          break;
-        }
+      if (this.runnableStale) {
+        this.listRunnable();
+        maySpin = true;
       }
+      const count = this.runnableCount;
       if (count === 0) return SLICE_IDLE;
-      if (allSpinning && this.noneProgresses(runnable.slice(0, count))) {
+      if (
+        maySpin && this.allSpinning(count) && this.noneProgresses(count)
+      ) {
         this.host.reports.push(
           `hung: CPUs ${
             runnable.slice(0, count).map((c) => c.id).join(", ")
@@ -165,19 +164,30 @@ export class Scheduler {
         );
         return SLICE_HUNG;
       }
-      if (this.clock >= limit) return SLICE_LIMIT;
+      const left = limit - this.clock;
+      if (left <= 0) return SLICE_LIMIT;
       let cpu: Cpu, quantum: number;
-      if (this.scheduleAt < this.schedule.length) {
+      if (this.scheduleAt < schedule.length) {
         cpu = this.pick(runnable, count);
         quantum = 1;
       } else {
         cpu = runnable[prng.below(count)];
         quantum = 1 + prng.below(maxQuantum);
       }
-      const left = limit - this.clock;
-      this.runCpu(cpu, quantum < left ? quantum : left);
+      maySpin = this.runCpu(cpu, quantum < left ? quantum : left);
     }
     return SLICE_DONE;
+  }
+
+  /** True when each of the first `count` runnable CPUs spins on a lock. */
+  private allSpinning(count: number): boolean {
+    const runnable = this.runnable;
+    for (let i = 0; i < count; i++) {
+      const contexts = runnable[i].contexts;
+      const depth = contexts.length;
+      if (depth === 0 || !contexts[depth - 1].spinning) return false;
+    }
+    return true;
   }
 
   /**
@@ -195,8 +205,12 @@ export class Scheduler {
     this.runnableStale = false;
   }
 
-  /** Gives every spinning CPU one retry; true when none of them got anywhere. */
-  private noneProgresses(spinning: Cpu[]): boolean {
+  /**
+   * Gives each of the first `count` runnable CPUs (all spinning) one retry;
+   * true when none of them got anywhere.
+   */
+  private noneProgresses(count: number): boolean {
+    const spinning = this.runnable.slice(0, count);
     const before = spinning.map((c) => c.retired);
     for (const c of spinning) this.runCpu(c, 1);
     return spinning.every((c, i) =>
@@ -221,20 +235,23 @@ export class Scheduler {
   /**
    * Runs up to `quantum` steps on `cpu`: in one engine call, unless an NMI
    * may strike (then one instruction at a time, as it may strike at any).
+   * Returns false when the quantum ran out with `cpu` running on (so it is
+   * not spinning), true otherwise.
    */
-  private runCpu(cpu: Cpu, quantum: number): void {
+  private runCpu(cpu: Cpu, quantum: number): boolean {
     let left = quantum;
     const contexts = cpu.contexts;
+    const host = this.host;
     while (left > 0 && !cpu.deadlocked) {
       const depth = contexts.length;
       const top = depth > 0 ? contexts[depth - 1] : this.start(cpu);
-      if (top === undefined) return;
-      if (this.host.ma !== undefined) this.irqWorkIfEnabled(cpu, top);
+      if (top === undefined) return true;
+      if (host.ma !== undefined) this.irqWorkIfEnabled(cpu, top);
       let current = top, budget = left;
       if (cpu.nmis.length > 0) {
         const nmi = this.dueNmi(cpu, top);
         if (nmi !== undefined) {
-          current = pushContext(this.host, cpu, nmi.invocation, 1, "nmi_enter");
+          current = pushContext(host, cpu, nmi.invocation, 1, "nmi_enter");
         }
         if (cpu.nmis.length > 0) budget = 1;
       }
@@ -244,7 +261,7 @@ export class Scheduler {
         // nothing: spend the step without running the call
         cpu.spins++;
         this.clock++;
-        return;
+        return true;
       }
       const before = state.steps;
       this.runningState = state;
@@ -256,16 +273,20 @@ export class Scheduler {
       // (an NMI run inside the step, see injectNmiInAllocator, has
       // advanced the clock too)
       this.clock += retired;
-      left -= retired;
-      if (status === "running") continue;
+      if (status === "running") {
+        left -= retired;
+        continue;
+      }
       if (status === "blocked") {
         cpu.spins++;
         this.clock++;
-        return; // spinning burns the rest of this quantum
+        return true; // spinning burns the rest of this quantum
       }
-      finishContext(this.host, cpu, current, status);
+      finishContext(host, cpu, current, status);
       this.runnableStale = true;
+      left -= retired;
     }
+    return left > 0;
   }
 
   /** True when the lock `context` spins on is held by another CPU. */

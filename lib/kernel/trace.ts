@@ -93,7 +93,12 @@ export class Trace {
     this.mix(t, cpu, ev, insn, prog, addr, detail);
   }
 
-  /** Hashes the fields themselves: JSON.stringify per event would cost more than the instructions between two events. */
+  /**
+   * Hashes the fields themselves: JSON.stringify per event would cost more
+   * than the instructions between two events. Each number is two FNV-1a
+   * steps (its low and high 32-bit halves), written out here rather than
+   * called: lock events are traced every few instructions.
+   */
   private mix(
     t: number,
     cpu: number,
@@ -103,16 +108,21 @@ export class Trace {
     addr: string | undefined,
     detail: string | undefined,
   ): void {
-    let h = mixNumber(this.hashValue, t);
-    h = mixNumber(h, cpu);
-    h = mixNumber(h, KIND_HASHES[ev] ?? this.hashOf(ev));
-    h = mixNumber(h, insn ?? -1);
-    h = mixNumber(h, prog === undefined ? 0 : this.hashOf(prog));
-    h = mixNumber(h, addr === undefined ? 0 : this.hashOf(addr));
-    this.hashValue = mixNumber(
-      h,
-      detail === undefined ? 0 : this.hashOf(detail),
-    );
+    const kind = KIND_HASHES.get(ev) ?? this.hashOf(ev);
+    const at = insn ?? -1;
+    const p = prog === undefined ? 0 : this.hashOf(prog);
+    const a = addr === undefined ? 0 : this.hashOf(addr);
+    const d = detail === undefined ? 0 : this.hashOf(detail);
+    let h = this.hashValue;
+    h = Math.imul(Math.imul(h ^ (t >>> 0), FNV_PRIME) ^ high(t), FNV_PRIME);
+    h = Math.imul(Math.imul(h ^ (cpu >>> 0), FNV_PRIME) ^ high(cpu), FNV_PRIME);
+    // the hashes are u32: their high halves are 0
+    h = Math.imul(Math.imul(h ^ kind, FNV_PRIME), FNV_PRIME);
+    h = Math.imul(Math.imul(h ^ (at >>> 0), FNV_PRIME) ^ high(at), FNV_PRIME);
+    h = Math.imul(Math.imul(h ^ p, FNV_PRIME), FNV_PRIME);
+    h = Math.imul(Math.imul(h ^ a, FNV_PRIME), FNV_PRIME);
+    h = Math.imul(Math.imul(h ^ d, FNV_PRIME), FNV_PRIME);
+    this.hashValue = h >>> 0;
   }
 
   /**
@@ -151,7 +161,7 @@ export class Trace {
 }
 
 /** Every kind's hash, computed once (kinds are in every event). */
-const KIND_HASHES: Readonly<Record<string, number>> = Object.fromEntries(
+const KIND_HASHES: ReadonlyMap<string, number> = new Map(
   [
     "prog_start",
     "prog_exit",
@@ -173,12 +183,13 @@ const KIND_HASHES: Readonly<Record<string, number>> = Object.fromEntries(
 /** Most distinct strings a trace remembers the hash of. */
 const STRING_HASHES_KEPT = 4096;
 
-/** FNV-1a step over the 32-bit halves of a safe integer. */
-function mixNumber(h: number, n: number): number {
-  h = Math.imul(h ^ (n >>> 0), 0x01000193);
-  // the high half is 0 for the usual small n: skip the float division
-  const high = n >= 0 && n < 0x1_0000_0000 ? 0 : Math.floor(n / 0x1_0000_0000);
-  return Math.imul(h ^ high, 0x01000193) >>> 0;
+/** The 32-bit FNV prime. */
+const FNV_PRIME = 0x01000193;
+
+/** The high 32-bit half of a safe integer (as hashed: floor(n / 2^32)). */
+function high(n: number): number {
+  // 0 for the usual small n: skip the float division
+  return n >= 0 && n < 0x1_0000_0000 ? 0 : Math.floor(n / 0x1_0000_0000);
 }
 
 /** FNV-1a over a string's UTF-16 code units, then a separator. */
