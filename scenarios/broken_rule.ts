@@ -133,7 +133,11 @@ export const scenario = defineScenario({
     }
     const reports = kernel.reports;
     const found = DAMAGE.filter(([, re]) => reports.some((r) => re.test(r)));
-    s.say(`the sanitizer made ${reports.length} reports; the first ones:`);
+    s.say(
+      reports.length === 1
+        ? "the sanitizer made 1 report:"
+        : `the sanitizer made ${reports.length} reports; the first ones:`,
+    );
     for (const r of reports.slice(0, 4)) s.say(`  ${r}`);
     s.claim(
       "breaking the rule corrupts the list, and the sanitizer says how",
