@@ -20,11 +20,10 @@ import {
   PTR_TO_PACKET_META,
   PTR_TO_SOCK_COMMON,
   PTR_TO_SOCKET,
-  regTypeStr,
   SCALAR_VALUE,
 } from "./reg_types.ts";
 import { curFrame } from "./state.ts";
-import { tnumIsConst, tnumStr } from "./tnum.ts";
+import { checkPtrOffReg } from "./ptr_off.ts";
 
 // keyed by name so that new ctx_access types degrade to scalars
 const CTX_REG_TYPES: Record<string, number> = {
@@ -42,26 +41,6 @@ const CTX_REG_TYPES: Record<string, number> = {
   PTR_TO_CTX,
 };
 
-// mirrors __check_ptr_off_reg() with fixed_off_ok = false
-function checkPtrOffReg(env: Env, reg: RegState, regno: number): void {
-  if (reg.off) {
-    env.fail(
-      EACCES,
-      `dereference of modified ${
-        regTypeStr(reg.type)
-      } ptr R${regno} off=${reg.off} disallowed`,
-    );
-  }
-  if (!tnumIsConst(reg.s.varOff) || reg.s.varOff.value) {
-    env.fail(
-      EACCES,
-      `variable ${regTypeStr(reg.type)} access var_off=${
-        tnumStr(reg.s.varOff)
-      } disallowed`,
-    );
-  }
-}
-
 /**
  * Mirrors `check_ctx_access()` and the `PTR_TO_CTX` arm of
  * `check_mem_access()`: refuses a modified or variable context pointer and an
@@ -77,7 +56,7 @@ export function checkCtxMem(
   valueRegno: number,
   isLdsx: boolean,
 ): void {
-  checkPtrOffReg(env, reg, regno);
+  checkPtrOffReg(env, reg, regno, false);
   const r = ctxAccess(env.progType, off, size, t, {
     expectedAttachType: env.prog.expectedAttachType ?? undefined,
     attachFuncName: env.prog.attachTarget ?? undefined,
