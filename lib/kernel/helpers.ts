@@ -31,6 +31,11 @@ export interface StateOwner {
   readonly cpu: Cpu;
   /** Its context level (0 task, 1 NMI). */
   readonly level: number;
+  /**
+   * Runs alone to completion (BPF_PROG_TEST_RUN): no other CPU can run in
+   * the middle of one of its helper calls.
+   */
+  readonly alone?: boolean;
 }
 
 /** What the helpers need from the kernel. */

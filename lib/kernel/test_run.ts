@@ -154,7 +154,7 @@ export function testRun(
     ),
   );
   for (const [id, fn] of ctx.helpers) helpers.set(id, fn);
-  const owner: StateOwner = { cpu, level: 0 };
+  const owner: StateOwner = { cpu, level: 0, alone: true };
   state = new ExecState(compiled, kernel.space, {
     helpers,
     kfuncs: opts.kfuncs ?? loaded.kfuncs,

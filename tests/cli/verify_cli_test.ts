@@ -50,3 +50,28 @@ Deno.test("verify (text): the explanation follows the verdict", async () => {
     /^ {2}explain: struct item from bpf_obj_new_impl acquired at insn/,
   );
 });
+
+Deno.test("run --no-verify: an unlocked push runs alone on its CPU (nothing can race it)", async () => {
+  const LIST_MAP = new URL("../fixtures/graph/list_map.o", import.meta.url)
+    .pathname;
+  const verified = await cli(
+    "run",
+    "--json",
+    LIST_MAP,
+    "--program",
+    "push_unlocked",
+  );
+  equal(verified.code, 1);
+  match(verified.lines[0], /must be held for bpf_list_head/);
+  const { code, lines } = await cli(
+    "run",
+    "--json",
+    "--no-verify",
+    LIST_MAP,
+    "--program",
+    "push_unlocked",
+  );
+  equal(code, 0);
+  // push_unlocked returns 0 after pushing (list_map.c)
+  equal(JSON.parse(lines[0]).retval, "0x0");
+});
