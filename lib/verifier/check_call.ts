@@ -36,7 +36,7 @@ import {
   SCALAR_VALUE,
   typeIsPktPointer,
 } from "./reg_types.ts";
-import { addTrail, curFrame, newFuncState } from "./state.ts";
+import { addTrail, curFrame, findPrevEntry, newFuncState } from "./state.ts";
 import { findSubprog, MAX_CALL_FRAMES } from "./subprogs.ts";
 import { printVerifierState } from "./log.ts";
 import { checkMapFuncCompatibility } from "./map_compat.ts";
@@ -44,6 +44,7 @@ import { regBoundsSync } from "./bounds_sync.ts";
 import { releaseReference } from "./graph_state.ts";
 import { pushHelperCallback } from "./callbacks.ts";
 import { releaseDynptr } from "./dynptr.ts";
+import { checkRetvalRange } from "./exit.ts";
 import { widenImpreciseScalars } from "./iter.ts";
 import {
   BPF_KPTR_PERCPU,
@@ -238,7 +239,6 @@ export function checkHelperCall(env: Env, insn: CallInsn, idx: number): number {
         r0.btf = from.btf;
         r0.btfId = from.btfId;
         r0.btfName = from.btfName;
-        if (!(r0.type & PTR_MAYBE_NULL)) r0.id = 0;
       }
       if (id === BPF_FUNC_KPTR_XCHG && meta.kptrField) {
         // the kptr's type; a program-BTF type is an allocated object
@@ -253,7 +253,8 @@ export function checkHelperCall(env: Env, insn: CallInsn, idx: number): number {
           if (field.type === BPF_KPTR_PERCPU) r0.type |= MEM_PERCPU;
         }
       }
-      if (maybeNull) r0.id = env.newId();
+      // an id for the NULL check, when the final type may be NULL
+      if (r0.type & PTR_MAYBE_NULL) r0.id = env.newId();
       if (ACQUIRE_HELPERS.has(id)) {
         const refId = env.newId();
         env.cur.refs.push({
@@ -345,19 +346,10 @@ export function prepareFuncExit(env: Env): number {
   if (callee.inCallbackFn) {
     // the callback's R0 must lie in callback_ret_range
     checkRegArg(env, 0, "src");
-    const [lo, hi] = callee.callbackRetRange;
     if (r0.type !== SCALAR_VALUE) {
       env.fail(EINVAL, "R0 not a scalar value");
     }
-    if (r0.s.smin < BigInt(lo) || r0.s.smax > BigInt(hi)) {
-      let msg = "At callback return the register R0 has";
-      const unknown = r0.s.smin <= -(1n << 63n) &&
-        r0.s.smax >= (1n << 63n) - 1n;
-      if (r0.s.smin > -(1n << 63n)) msg += ` smin=${r0.s.smin}`;
-      if (r0.s.smax < (1n << 63n) - 1n) msg += ` smax=${r0.s.smax}`;
-      if (unknown) msg += " unknown scalar value";
-      env.fail(EINVAL, `${msg} should have been in [${lo}, ${hi}]`);
-    }
+    checkRetvalRange(env, r0, callee.callbackRetRange, "At callback return");
     if (!callee.callbackLoops) return CALLBACK_DONE;
     // back to the call (prepare_func_exit()): it queues the next visit of
     // the callback; is_state_visited() ends the loop when states converge
@@ -366,15 +358,8 @@ export function prepareFuncExit(env: Env): number {
     env.log.scratchAll();
     // widen imprecise scalars against the previous visit of the call, so
     // callbacks counting in their context converge (prepare_func_exit())
-    for (let cp = vs.parent; cp; cp = cp.state.parent) {
-      if (
-        cp.state.insnIdx === callee.callsite && cp.branches > 0 &&
-        cp.state.curframe === vs.curframe
-      ) {
-        widenImpreciseScalars(cp.state, vs);
-        break;
-      }
-    }
+    const prev = findPrevEntry(vs.parent, callee.callsite, vs);
+    if (prev) widenImpreciseScalars(prev, vs);
     return callee.callsite;
   }
   if (r0.type === PTR_TO_STACK) {

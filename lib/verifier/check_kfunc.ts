@@ -43,8 +43,7 @@ import {
   PTR_TO_MEM,
 } from "./reg_types.ts";
 import { processIterNextCall } from "./iter.ts";
-import { prevEntry } from "./do_check.ts";
-import { addTrail, curFrame } from "./state.ts";
+import { addTrail, curFrame, prevTrip } from "./state.ts";
 
 /** `BPF_GLOBAL_PERCPU_MA_MAX_SIZE`: the largest per-CPU object. */
 export const BPF_GLOBAL_PERCPU_MA_MAX_SIZE = 512;
@@ -294,7 +293,7 @@ export function checkKfuncCall(env: Env, insn: CallInsn, idx: number): number {
     regs[0].id = env.newId();
   } else if (k.ret !== "void") pointerResult(env, meta, regs[0], a);
   if (k.iter?.op === "next") {
-    processIterNextCall(env, idx, meta.iterSlot!, prevEntry(env, idx));
+    processIterNextCall(env, idx, meta.iterSlot!, prevTrip(env.cur, idx));
   }
   return idx + 1;
 }

@@ -144,17 +144,11 @@ export function checkMemAccess(
     if (valueRegno >= 0) markRegUnknown(regs[valueRegno]);
   } else if (isAllocObjAccess(reg) && !(type & PTR_MAYBE_NULL)) {
     checkAllocObjAccess(env, reg, regno, off, size, t === "write", valueRegno);
-  } else if (
-    type === PTR_TO_SOCKET ||
-    type === PTR_TO_SOCK_COMMON || type === PTR_TO_TCP_SOCK ||
-    type === PTR_TO_XDP_SOCK ||
-    (baseType(type) === PTR_TO_BTF_ID && !(type & PTR_MAYBE_NULL))
-  ) {
-    // object layouts are not modelled: reads give unknown scalars
-    if (t === "write" && baseType(type) === PTR_TO_BTF_ID) {
-      if (type & PTR_UNTRUSTED) {
-        env.fail(EACCES, `R${regno} cannot write into ${regTypeStr(type)}`);
-      }
+  } else if (baseType(type) === PTR_TO_BTF_ID && !(type & PTR_MAYBE_NULL)) {
+    // kernel object layouts (vmlinux BTF) are not modelled: reads give
+    // unknown scalars
+    if (t === "write" && (type & PTR_UNTRUSTED)) {
+      env.fail(EACCES, `R${regno} cannot write into ${regTypeStr(type)}`);
     }
     if (t === "read" && valueRegno >= 0) markRegUnknown(regs[valueRegno]);
   } else {

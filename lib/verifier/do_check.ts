@@ -61,7 +61,7 @@ import {
   curFrame,
   newFuncState,
   newVerifierState,
-  type VerifierState,
+  prevTrip,
 } from "./state.ts";
 
 /** Helper id of `bpf_spin_unlock`, the one call allowed under a lock. */
@@ -132,18 +132,6 @@ function checkLdAbs(
   markRegUnknown(regs[0]);
 }
 
-/**
- * Mirrors `find_prev_entry()`: the state this path had at `idx` on its
- * previous trip (skipping the checkpoint just made for this visit).
- */
-export function prevEntry(env: Env, idx: number): VerifierState | null {
-  let cp = env.cur.parent?.state.parent ?? null;
-  for (; cp; cp = cp.state.parent) {
-    if (cp.state.insnIdx === idx && cp.branches > 0) return cp.state;
-  }
-  return null;
-}
-
 /** One instruction (mirrors `do_check_insn()`); returns the next slot. */
 function doCheckInsn(env: Env, insn: Insn, idx: number): number {
   if (insn.kind !== "jcond") {
@@ -184,7 +172,7 @@ function doCheckInsn(env: Env, insn: Insn, idx: number): number {
       // the fall-through is queued one level deeper, its imprecise scalars
       // widened against the previous trip so the loop converges
       env.jmpsProcessed++;
-      const prev = prevEntry(env, idx);
+      const prev = prevTrip(env.cur, idx);
       const queued = env.pushStack(idx + 1, idx);
       queued.loopDepth++;
       if (prev) widenImpreciseScalars(prev, queued);

@@ -21,23 +21,16 @@ import {
   STACK_INVALID,
 } from "./state.ts";
 import { releaseReference } from "./graph_state.ts";
+import { stackSlotObjSpi } from "./iter.ts";
 
 /** The dynptr kind an argument names (`DYNPTR_TYPE_*`), or "" for any. */
 function dynptrTypeOf(arg: ArgType): string {
   return arg.flags.find((f) => f.startsWith("DYNPTR_TYPE_")) ?? "";
 }
 
-// dynptr_get_spi()
+// dynptr_get_spi(): a dynptr takes two slots
 function dynptrSpi(env: Env, reg: RegState): number {
-  if (reg.s.varOff.mask !== 0n) {
-    env.fail(EINVAL, "dynptr has to be at a constant offset");
-  }
-  const off = reg.off + Number(BigInt.asIntN(64, reg.s.varOff.value));
-  const spi = Math.floor((-off - 1) / BPF_REG_SIZE);
-  if (off % BPF_REG_SIZE || spi < 1) {
-    env.fail(EINVAL, `cannot pass in dynptr at an offset=${off}`);
-  }
-  return spi;
+  return stackSlotObjSpi(env, reg, "dynptr", 2);
 }
 
 function isDynptrSlot(f: FuncState, spi: number): boolean {

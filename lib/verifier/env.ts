@@ -143,14 +143,9 @@ export class Env {
     this.layout = layout;
     this.aux = aux;
     this.log = new VerifierLog(logLevel);
-    // a BTF the kernel refuses is dropped by libbpf: no prog BTF, maps
-    // created without BTF
-    const metas = obj.btf ? structMetas(obj.btf) : null;
-    const btf = metas ? obj.btf : undefined;
-    this.progBtf = btf && metas ? { btf, metas } : null;
-    this.maps = obj.maps.map((m, index) =>
-      mapRef(m, index, btf, metas ?? new Map())
-    );
+    const loaded = loadedBtfAndMaps(obj);
+    this.progBtf = loaded.progBtf;
+    this.maps = loaded.maps;
     this.gplCompatible = isGplCompatible(obj.license);
     this.ptrTypes = new Int32Array(prog.insns.length).fill(-1);
   }
@@ -194,6 +189,31 @@ export class Env {
   get progType(): string {
     return this.prog.type;
   }
+}
+
+/** What loading an object gives every one of its programs: BTF and maps. */
+interface LoadedBtfAndMaps {
+  readonly progBtf: RegBtf | null;
+  readonly maps: readonly MapRef[];
+}
+
+// one object's BTF records and map records, computed once for all its
+// programs (the kernel, too, loads BTF and creates maps once per object)
+const LOADED = new WeakMap<ObjectFile, LoadedBtfAndMaps>();
+
+function loadedBtfAndMaps(obj: ObjectFile): LoadedBtfAndMaps {
+  let loaded = LOADED.get(obj);
+  if (loaded) return loaded;
+  // a BTF the kernel refuses is dropped by libbpf: no prog BTF, maps
+  // created without BTF
+  const metas = obj.btf ? structMetas(obj.btf) : null;
+  const btf = metas ? obj.btf : undefined;
+  loaded = {
+    progBtf: btf && metas ? { btf, metas } : null,
+    maps: obj.maps.map((m, index) => mapRef(m, index, btf, metas ?? new Map())),
+  };
+  LOADED.set(obj, loaded);
+  return loaded;
 }
 
 // btf_parse_struct_metas(): a BTF the kernel would refuse has none here

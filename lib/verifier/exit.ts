@@ -10,6 +10,7 @@ import { EINVAL, ENOTSUPP, type Env } from "./env.ts";
 import { regTypeStr, SCALAR_VALUE } from "./reg_types.ts";
 import { S64_MAX, S64_MIN } from "./scalar.ts";
 import { curFrame } from "./state.ts";
+import type { RegState } from "./reg_state.ts";
 
 /** Mirrors `check_reference_leak()` + `check_resource_leak()` at a main-program exit. */
 export function checkResourceLeak(env: Env, prefix: string): void {
@@ -92,9 +93,21 @@ export function checkReturnCode(env: Env): void {
       })`,
     );
   }
-  const [lo, hi] = range;
+  checkRetvalRange(env, reg, range, "At program exit");
+}
+
+/**
+ * Fails unless scalar `reg` lies in `[lo, hi]`, with `verbose_invalid_scalar()`'s
+ * message: "`where` the register R0 has smin=… smax=… should have been in [lo, hi]".
+ */
+export function checkRetvalRange(
+  env: Env,
+  reg: RegState,
+  [lo, hi]: readonly [number, number],
+  where: string,
+): void {
   if (BigInt(lo) <= reg.s.smin && reg.s.smax <= BigInt(hi)) return;
-  let msg = "At program exit the register R0 has";
+  let msg = `${where} the register R0 has`;
   let unknown = true;
   if (reg.s.smin > S64_MIN) {
     msg += ` smin=${reg.s.smin}`;

@@ -39,15 +39,24 @@ export interface IterSlot {
 /** Slots of each iterator type (`sizeof(struct bpf_iter_<kind>) / 8`). */
 const ITER_SLOTS: Record<string, number> = { num: 1 };
 
-// stack_slot_obj_get_spi()
-function iterSpi(env: Env, reg: RegState, slots: number): number {
+/**
+ * Mirrors `stack_slot_obj_get_spi()`: the first slot of a `slots`-slot stack
+ * object (`kind`: "iter", "dynptr") that `reg` points to — a constant,
+ * 8-byte aligned offset with room for every slot below fp.
+ */
+export function stackSlotObjSpi(
+  env: Env,
+  reg: RegState,
+  kind: string,
+  slots: number,
+): number {
   if (reg.s.varOff.mask !== 0n) {
-    env.fail(EINVAL, "iter has to be at a constant offset");
+    env.fail(EINVAL, `${kind} has to be at a constant offset`);
   }
   const off = reg.off + Number(BigInt.asIntN(64, reg.s.varOff.value));
   const spi = Math.floor((-off - 1) / BPF_REG_SIZE);
   if (off % BPF_REG_SIZE || spi + 1 < slots) {
-    env.fail(EINVAL, `cannot pass in iter at an offset=${off}`);
+    env.fail(EINVAL, `cannot pass in ${kind} at an offset=${off}`);
   }
   return spi;
 }
@@ -75,7 +84,7 @@ export function processIterArg(
   }
   const slots = ITER_SLOTS[kind] ?? 1;
   const f = env.cur.frames[reg.frameno];
-  const spi = iterSpi(env, reg, slots);
+  const spi = stackSlotObjSpi(env, reg, "iter", slots);
   if (op === "new") {
     growStack(f, (spi + 1) * BPF_REG_SIZE);
     for (let i = 0; i < slots; i++) {

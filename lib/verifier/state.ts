@@ -341,6 +341,45 @@ export function addTrail(
   vs.trail = { from, to, regs, why, prev: vs.trail ?? null };
 }
 
+// same_callsites(): the two states run in the same chain of calls
+function sameCallsites(a: VerifierState, b: VerifierState): boolean {
+  if (a.curframe !== b.curframe) return false;
+  for (let f = a.curframe; f >= 0; f--) {
+    if (a.frames[f].callsite !== b.frames[f].callsite) return false;
+  }
+  return true;
+}
+
+/**
+ * Mirrors `find_prev_entry()`: walking up the path from checkpoint `from`,
+ * the newest state at slot `idx` still being explored with `cur`'s call
+ * sites — the same loop's previous trip.
+ */
+export function findPrevEntry(
+  from: Checkpoint | null,
+  idx: number,
+  cur: VerifierState,
+): VerifierState | null {
+  for (let cp = from; cp; cp = cp.state.parent) {
+    if (
+      cp.state.insnIdx === idx && cp.branches > 0 &&
+      sameCallsites(cp.state, cur)
+    ) return cp.state;
+  }
+  return null;
+}
+
+/**
+ * The state `vs` had at `idx` on its previous trip round a loop, from the
+ * checkpoint before the one just made at `idx` (iterator `next`, may_goto).
+ */
+export function prevTrip(
+  vs: VerifierState,
+  idx: number,
+): VerifierState | null {
+  return findPrevEntry(vs.parent?.state.parent ?? null, idx, vs);
+}
+
 /** The running frame. */
 export function curFrame(s: VerifierState): FuncState {
   return s.frames[s.curframe];

@@ -149,6 +149,18 @@ function kfuncCallTraits(insn: CallInsn): CallTraits {
   };
 }
 
+// the object with its kfunc calls resolved, once per object
+const RESOLVED = new WeakMap<ObjectFile, ObjectFile>();
+
+function withKsyms(obj: ObjectFile): ObjectFile {
+  let resolved = RESOLVED.get(obj);
+  if (!resolved) {
+    resolved = resolveKsyms(obj, kfuncBtfId);
+    RESOLVED.set(obj, resolved);
+  }
+  return resolved;
+}
+
 function result(
   obj: ObjectFile,
   program: BpfProgram,
@@ -196,7 +208,7 @@ export function verifyProgram(
   }
   try {
     // libbpf resolves __ksym kfuncs against the kernel's BTF first
-    obj = resolveKsyms(obj, kfuncBtfId);
+    obj = withKsyms(obj);
     program = obj.programs.find((p) => p.name === program.name) ?? program;
   } catch (e) {
     if (!(e instanceof LoadError)) throw e;
