@@ -159,6 +159,22 @@ function stackSlotOf(hist: JmpHistEntry | null): [number, number] | null {
   ];
 }
 
+// a load into `dreg` (ldx, load-acquire): its precision moves to the stack
+// slot it filled from; false when backtracking may stop here
+function backtrackLoad(
+  bt: Backtrack,
+  f: number,
+  dreg: number,
+  hist: JmpHistEntry | null,
+): boolean {
+  if (!bt.hasReg(f, dreg)) return false;
+  bt.clearReg(f, dreg);
+  const slot = stackSlotOf(hist);
+  if (!slot) return false;
+  bt.setSlot(slot[0], slot[1]);
+  return true;
+}
+
 // the call/exit part of backtrack_insn()
 function backtrackCall(
   env: Env,
@@ -253,23 +269,14 @@ export function backtrackInsn(
         bt.setReg(f, sreg);
       }
       break;
-    case "ldx": {
-      if (!bt.hasReg(f, dreg)) return BtResult.Ok;
-      bt.clearReg(f, dreg);
-      const slot = stackSlotOf(hist);
-      if (!slot) return BtResult.Ok;
-      bt.setSlot(slot[0], slot[1]);
+    case "ldx":
+      if (!backtrackLoad(bt, f, dreg, hist)) return BtResult.Ok;
       break;
-    }
     case "atomic":
     case "st":
     case "stx": {
       if (insn.kind === "atomic" && insn.op === "load_acq") {
-        if (!bt.hasReg(f, dreg)) return BtResult.Ok;
-        bt.clearReg(f, dreg);
-        const slot = stackSlotOf(hist);
-        if (!slot) return BtResult.Ok;
-        bt.setSlot(slot[0], slot[1]);
+        if (!backtrackLoad(bt, f, dreg, hist)) return BtResult.Ok;
         break;
       }
       // a scalar used as the address: pointer subtraction happened

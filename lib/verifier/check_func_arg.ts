@@ -17,7 +17,7 @@ import { checkHelperMem } from "./check_helper_mem.ts";
 import { checkRegType, COMPATIBLE_REG_TYPES } from "./helper_arg_reg_types.ts";
 import { EACCES, EINVAL, type Env } from "./env.ts";
 import type { ArgType, HelperProto } from "./helper_protos.ts";
-import type { RegState } from "./reg_state.ts";
+import { registerIsNull, type RegState } from "./reg_state.ts";
 import { PTR_TO_STACK, SCALAR_VALUE, typeMayBeNull } from "./reg_types.ts";
 import { curFrame, STACK_SPILL, STACK_ZERO } from "./state.ts";
 import { checkMapArg } from "./map_compat.ts";
@@ -132,10 +132,7 @@ export function checkFuncArg(
   const reg = checkRegArg(env, regno, "src");
   if (arg.base === "ARG_ANYTHING") return;
   const mayBeNull = arg.flags.includes("PTR_MAYBE_NULL");
-  if (
-    mayBeNull && reg.type === SCALAR_VALUE && tnumIsConst(reg.s.varOff) &&
-    reg.s.varOff.value === 0n
-  ) return;
+  if (mayBeNull && registerIsNull(reg)) return;
   const regs = curFrame(env.cur).regs;
   let compatible = COMPATIBLE_REG_TYPES[arg.base];
   const argMap = meta.mapRegno >= 0 ? regs[meta.mapRegno].map : null;

@@ -5,7 +5,6 @@
  * that writes leaves the bytes `STACK_MISC`).
  * @module
  */
-import { checkMapFieldsAccess } from "./kptr.ts";
 import {
   checkMapAccess,
   checkMemAccess,
@@ -57,8 +56,7 @@ export function checkHelperMem(
         false,
       );
     case PTR_TO_MAP_VALUE:
-      checkMapAccess(env, regno, reg.off, size, zeroOk);
-      return checkMapFieldsAccess(env, reg, reg.off, size, "helper");
+      return checkMapAccess(env, regno, reg.off, size, zeroOk, "helper");
     case PTR_TO_MEM:
       return checkMemRegionAccess(
         env,

@@ -14,11 +14,7 @@
  */
 import type { AtomicInsn, LoadInsn, StoreInsn } from "../isa/insn.ts";
 import { checkAllocObjAccess, isAllocObjAccess } from "./check_btf_access.ts";
-import {
-  checkMapFieldsAccess,
-  checkMapKptrAccess,
-  kptrFieldAt,
-} from "./kptr.ts";
+import { checkMapKptrAccess, kptrFieldAt } from "./kptr.ts";
 import { coerceRegToSize, coerceRegToSizeSx } from "./scalar_coerce.ts";
 import { checkRegArg } from "./check_alu.ts";
 import { EACCES, EINVAL, type Env } from "./env.ts";
@@ -101,8 +97,7 @@ export function checkMemAccess(
         `read from map forbidden, value_size=${map.valueSize} off=${off} size=${size}`,
       );
     }
-    checkMapAccess(env, regno, off, size, false);
-    checkMapFieldsAccess(env, reg, off, size, "direct");
+    checkMapAccess(env, regno, off, size, false, "direct");
     const kptrField = kptrFieldAt(reg, off);
     if (kptrField) {
       checkMapKptrAccess(env, kptrField, t === "read", valueRegno);

@@ -4,6 +4,7 @@
  * users `check_map_access()` and `check_packet_access()`.
  * @module
  */
+import { type AccessSrc, checkMapFieldsAccess } from "./kptr.ts";
 import { EACCES, EINVAL, type Env } from "./env.ts";
 import type { RegState } from "./reg_state.ts";
 import {
@@ -102,16 +103,22 @@ export function checkMemRegionAccess(
   }
 }
 
-/** Mirrors `check_map_access()` (without kptr fields). */
+/**
+ * Mirrors `check_map_access()`: in bounds of the value, and touching no
+ * special field except a kptr loaded or stored whole by the program itself
+ * (`src`: "direct" load/store or a "helper"'s memory argument).
+ */
 export function checkMapAccess(
   env: Env,
   regno: number,
   off: number,
   size: number,
   zeroSizeOk: boolean,
+  src: AccessSrc,
 ): void {
   const reg = curFrame(env.cur).regs[regno];
   checkMemRegionAccess(env, regno, off, size, reg.map!.valueSize, zeroSizeOk);
+  checkMapFieldsAccess(env, reg, off, size, src);
 }
 
 /**

@@ -13,6 +13,7 @@ import {
   markRegKnown,
   markRegUnknown,
   notInitReg,
+  registerIsNull,
   type RegState,
 } from "./reg_state.ts";
 import { NOT_INIT, PTR_TO_STACK, SCALAR_VALUE } from "./reg_types.ts";
@@ -119,10 +120,7 @@ export function checkStackWrite(
     let type = STACK_MISC;
     slot.spilled.type = NOT_INIT;
     scrubSpecial(slot.slotType);
-    const isNull = reg
-      ? reg.type === SCALAR_VALUE && tnumIsConst(reg.s.varOff) &&
-        reg.s.varOff.value === 0n
-      : stImm === 0;
+    const isNull = reg ? registerIsNull(reg) : stImm === 0;
     if (isNull) type = STACK_ZERO;
     for (let i = 0; i < size; i++) {
       slot.slotType[(slotIdx - i) % BPF_REG_SIZE] = type;
@@ -152,10 +150,7 @@ function writeVarOff(
 ): void {
   const minOff = Number(ptr.s.smin) + off;
   const maxOff = Number(ptr.s.smax) + off + size;
-  const zero = reg
-    ? reg.type === SCALAR_VALUE && tnumIsConst(reg.s.varOff) &&
-      reg.s.varOff.value === 0n
-    : stImm === 0;
+  const zero = reg ? registerIsNull(reg) : stImm === 0;
   for (let i = minOff; i < maxOff; i++) {
     const slotIdx = -i - 1;
     const spi = Math.floor(slotIdx / BPF_REG_SIZE);

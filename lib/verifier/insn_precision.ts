@@ -32,7 +32,7 @@ import {
   markPrecisionBatch,
   pushJmpHistory,
 } from "./precision.ts";
-import type { RegState } from "./reg_state.ts";
+import { registerIsNull, type RegState } from "./reg_state.ts";
 import { CONST_PTR_TO_MAP, PTR_TO_STACK, SCALAR_VALUE } from "./reg_types.ts";
 import { tnumIsConst } from "./tnum.ts";
 import {
@@ -61,11 +61,6 @@ export interface PendingPrecision {
 const NONE: PendingPrecision = { flags: 0, regs: 0, slots: [] };
 // the main program's exit while something is held: decided afterwards
 const EXIT: PendingPrecision = { flags: 0, regs: 0, slots: [] };
-
-function isConstZero(r: RegState): boolean {
-  return r.type === SCALAR_VALUE && tnumIsConst(r.s.varOff) &&
-    r.s.varOff.value === 0n;
-}
 
 // the stack slot a fixed-offset access through `base` touches, if any
 // (`existing`: the slot must already be allocated, as for a read)
@@ -105,7 +100,7 @@ function fillFlags(vs: VerifierState, base: RegState, insn: Insn): number {
   for (let i = 0; i < size; i++) {
     if (st[(slotIdx - i) % BPF_REG_SIZE] === STACK_SPILL) spills++;
   }
-  return spills === size && isConstZero(slot.spilled) ? flags : 0;
+  return spills === size && registerIsNull(slot.spilled) ? flags : 0;
 }
 
 // check_stack_write_{fixed,var}_off(): spill flags, precise zeros
@@ -120,7 +115,7 @@ function storeEffects(env: Env, insn: Insn): PendingPrecision {
   const value = insn.kind === "st" ? null : regs[insn.src];
   if (!tnumIsConst(base.s.varOff)) {
     // a zero through a variable offset may keep STACK_ZERO slots
-    return value && isConstZero(value)
+    return value && registerIsNull(value)
       ? { flags: 0, regs: 1 << insn.src, slots: [] }
       : NONE;
   }
@@ -131,7 +126,7 @@ function storeEffects(env: Env, insn: Insn): PendingPrecision {
   if (!value) return aligned ? { flags, regs: 0, slots: [] } : NONE;
   if (value.type === SCALAR_VALUE) {
     if (aligned) return { flags, regs: 0, slots: [] };
-    return isConstZero(value)
+    return registerIsNull(value)
       ? { flags: 0, regs: 1 << insn.src, slots: [] }
       : NONE;
   }

@@ -11,7 +11,12 @@
  * @module
  */
 import { EFAULT, EINVAL, type Env } from "./env.ts";
-import { markRegNotInit, markRegUnknown, type RegState } from "./reg_state.ts";
+import {
+  markRegKnown,
+  markRegNotInit,
+  markRegUnknown,
+  type RegState,
+} from "./reg_state.ts";
 import { PTR_MAYBE_NULL, PTR_TO_STACK, SCALAR_VALUE } from "./reg_types.ts";
 import {
   addTrail,
@@ -26,7 +31,6 @@ import {
 } from "./state.ts";
 import { releaseReference } from "./graph_state.ts";
 import { scalarsEqual } from "./scalar.ts";
-import { markScalarKnown } from "./bounds_sync.ts";
 
 /** Where an iterator argument's slots are. */
 export interface IterSlot {
@@ -190,7 +194,5 @@ export function processIterNextCall(
   }
   it.iter = { ...it.iter, state: "drained" };
   const r0 = curFrame(cur).regs[0];
-  markRegNotInit(r0);
-  r0.type = SCALAR_VALUE;
-  markScalarKnown(r0.s, 0n);
+  markRegKnown(r0, 0n);
 }

@@ -31,7 +31,7 @@ import {
   type KfuncArgKind,
   type KfuncDesc,
 } from "./kfunc_table.ts";
-import type { RegBtf, RegState } from "./reg_state.ts";
+import { type RegBtf, registerIsNull, type RegState } from "./reg_state.ts";
 import {
   MEM_ALLOC,
   MEM_PERCPU,
@@ -70,9 +70,6 @@ export interface KfuncMeta {
   /** The iterator argument's slots (`meta->iter`). */
   iterSlot: IterSlot | null;
 }
-
-const isNullConst = (r: RegState) =>
-  r.type === SCALAR_VALUE && r.s.varOff.mask === 0n && r.s.varOff.value === 0n;
 
 // mirrors is_rcu_reg()
 function isRcuReg(reg: RegState): boolean {
@@ -308,7 +305,7 @@ export function checkKfuncArgs(env: Env, k: KfuncDesc): KfuncMeta {
     }
     if (
       (k.flags & (KF_TRUSTED_ARGS | KF_RCU)) &&
-      (isNullConst(reg) || typeMayBeNull(reg.type))
+      (registerIsNull(reg) || typeMayBeNull(reg.type))
     ) {
       env.fail(EACCES, `Possibly NULL pointer passed to trusted arg${i}`);
     }

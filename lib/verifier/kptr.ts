@@ -18,7 +18,7 @@ import {
 } from "../btf/field_types.ts";
 import { EACCES, EINVAL, type Env } from "./env.ts";
 import { recordHasGraphNode, regBtfRecord } from "./graph_state.ts";
-import { markRegPointer, type RegState } from "./reg_state.ts";
+import { markRegPointer, registerIsNull, type RegState } from "./reg_state.ts";
 import {
   BASE_TYPE_MASK,
   baseType,
@@ -161,10 +161,7 @@ export function checkMapKptrAccess(
   }
   if (!isLoad) {
     const v = valueRegno >= 0 ? curFrame(env.cur).regs[valueRegno] : null;
-    const isNull = !v ||
-      (v.s.varOff.mask === 0n && v.s.varOff.value === 0n &&
-        baseType(v.type) === 1);
-    if (v && !isNull) mapKptrMatchType(env, field, v, valueRegno);
+    if (v && !registerIsNull(v)) mapKptrMatchType(env, field, v, valueRegno);
     return;
   }
   if (valueRegno < 0) return;

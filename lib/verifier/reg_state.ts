@@ -207,6 +207,12 @@ export function regSync(r: RegState): void {
   regBoundsSync(r.s);
 }
 
+/** Mirrors `register_is_null()`: the scalar constant 0. */
+export function registerIsNull(r: RegState): boolean {
+  return r.type === SCALAR_VALUE && r.s.varOff.mask === 0n &&
+    r.s.varOff.value === 0n;
+}
+
 /** True for a constant scalar (`tnum_is_const` on a SCALAR_VALUE). */
 export function isConstScalar(r: RegState): boolean {
   return r.type === SCALAR_VALUE && tnumIsConst(r.s.varOff);
