@@ -1,11 +1,17 @@
 /**
  * The simulated kernel's speed, on both engines:
  * - simulated instructions per second with 4 CPUs contending on one
- *   bpf_spin_lock (8 invocations × 200 locked increments of one value);
- * - the scheduler's cost per step: 4 CPUs running a loop without helper
+ *   bpf_spin_lock (8 invocations × 200 locked increments of one value),
+ *   with the engine running many picks per call (the default) and with one
+ *   engine call per pick (`pickRuns: false`, the reference);
+ * - what the scheduler costs there: the same invocations on one CPU in
+ *   quanta of up to 4096 cost only their instructions (helpers included);
+ *   the contended run's excess over that is the scheduler's (picks, spins,
+ *   contention), set against the instructions;
+ * - the scheduler's cost per pick: 4 CPUs running a loop without helper
  *   calls, picked again after every instruction (quantum 1) versus after
- *   up to 4096 — the difference per pick is what the scheduler costs, set
- *   against what one instruction costs.
+ *   up to 4096 — the difference per pick is what a pick costs, set against
+ *   what one instruction costs.
  *
  *   deno bench --allow-read bench/kernel_bench.ts
  *   deno run --allow-read bench/kernel_bench.ts     (the table only)
@@ -62,8 +68,16 @@ function world(
   cpus: number,
   maxQuantum: number,
   engine: Engine,
+  pickRuns = true,
 ): WorldRun {
-  const k = new Kernel({ cpus, seed: 1, keepTrace: false, maxQuantum, engine });
+  const k = new Kernel({
+    cpus,
+    seed: 1,
+    keepTrace: false,
+    maxQuantum,
+    engine,
+    pickRuns,
+  });
   const value = k.space.mapRegion("map_value", 16);
   const prog = k.load("loop", insns);
   for (let i = 0; i < 8; i++) k.submit(i % cpus, prog, { r1: value });
@@ -99,7 +113,7 @@ for (const engine of ENGINES) {
 }
 
 /** Best wall time per run (ms) over `n` runs after warming up. */
-function best(run: () => WorldRun, n = 15): { ms: number; run: WorldRun } {
+function best(run: () => WorldRun, n = 40): { ms: number; run: WorldRun } {
   let result = run();
   for (let i = 0; i < 5; i++) run();
   let ms = Infinity;
@@ -114,12 +128,31 @@ function best(run: () => WorldRun, n = 15): { ms: number; run: WorldRun } {
 /** Prints the figures the issue asks for. */
 function table(): void {
   for (const engine of ENGINES) {
+    // the contended invocations' own cost: one CPU, hardly any picks (the
+    // best of two rounds, the second after the contended runs warmed up
+    // everything they share)
+    const soloRound = () => best(() => world(LOCKED_LOOP, 1, 4096, engine));
+    for (const q of [1, 4, 64]) best(() => world(LOCKED_LOOP, 4, q, engine), 5);
+    const rounds = [soloRound(), soloRound()];
+    const solo = rounds[0].ms < rounds[1].ms ? rounds[0] : rounds[1];
+    const soloNs = solo.ms * 1e6 / solo.run.insns;
+    console.log(
+      `contended workload alone on 1 CPU, ${engine}: ${
+        soloNs.toFixed(1)
+      } ns/insn (${(solo.run.insns / solo.ms / 1000).toFixed(2)} M/s)`,
+    );
     for (const q of [1, 4, 64]) {
       const { ms, run } = best(() => world(LOCKED_LOOP, 4, q, engine));
+      const ref = best(() => world(LOCKED_LOOP, 4, q, engine, false));
+      const ns = ms * 1e6 / run.insns;
       console.log(
         `contended: 4 CPUs, quantum ≤ ${q}, ${engine}: ${
           (run.insns / ms / 1000).toFixed(2)
-        } M simulated insns/s (${(ms * 1e6 / run.insns).toFixed(1)} ns/insn)`,
+        } M simulated insns/s (${ns.toFixed(1)} ns/insn; ${
+          (ref.ms / ms).toFixed(2)
+        } × one engine call per pick); scheduler ${
+          ((ns - soloNs) / soloNs).toFixed(2)
+        } × the instructions`,
       );
     }
     // the plain loop at quantum 1: one pick per instruction; at 4096 the
@@ -136,8 +169,10 @@ function table(): void {
         } M/s); ` +
         `${pickNs.toFixed(1)} ns per scheduler pick (quantum 1) = ` +
         `${(pickNs / insnNs).toFixed(1)} × an instruction; at the default ` +
-        `quantum (≤ 4, mean 2.5 insns per pick) the scheduler costs ` +
-        `${(pickNs / 2.5 / insnNs).toFixed(2)} × the instructions it schedules`,
+        `quantum (≤ 4, mean 2.5 insns per pick) a pick costs ` +
+        `${
+          (pickNs / 2.5 / insnNs).toFixed(2)
+        } × the ALU instructions it schedules`,
     );
   }
 }

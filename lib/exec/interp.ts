@@ -40,6 +40,7 @@ import {
 } from "./calls.ts";
 import { ExecError, MemoryFault } from "./fault.ts";
 import { REGION_BASE_HI } from "./memory.ts";
+import { drawPick, type PickHost, retirePick, stopPick } from "./picks.ts";
 import type { ExecState, ExecStatus } from "./state.ts";
 
 /**
@@ -53,7 +54,22 @@ export function step(state: ExecState, budget: number): ExecStatus {
     return state.status;
   }
   state.status = "running";
-  return execute(state, budget);
+  return execute(state, budget, undefined);
+}
+
+/**
+ * Runs picks of `host` (see `picks.ts`) in one call: where a pick's
+ * quantum runs out the loop saves that state and goes on with the next
+ * pick's, without returning.
+ */
+export function runPicks(host: PickHost): void {
+  for (;;) {
+    const state = drawPick(host);
+    if (state === undefined) return;
+    state.status = "running";
+    const status = execute(state, host.quantum, host);
+    if (status === "running" || !stopPick(host, status)) return;
+  }
 }
 
 /** Turns whatever a run threw into the failure it records. */
@@ -63,21 +79,31 @@ function asFailure(e: unknown, pc: number): MemoryFault | ExecError {
   return new ExecError(pc, `helper raised: ${message}`, { cause: e });
 }
 
-function execute(state: ExecState, budget: number): ExecStatus {
-  const R = state.regs;
-  const mem = state.mem;
-  const regions = mem.regions;
-  let c = state.prog.code;
-  let pc = state.pc;
-  const start = state.steps;
-  let n = 0;
-  try {
-    while (n < budget) {
-      n++;
-      const p = pc << 3;
-      const d = c[p + 1], s = c[p + 2];
-      // deno-fmt-ignore
-      switch (c[p]) {
+/**
+ * The loop: `budget` instructions of `state`, then, with a `host`, the
+ * picks that follow (returning `running` when the run of picks ends
+ * between two of them, or the status of the state that stopped it).
+ */
+function execute(
+  state: ExecState,
+  budget: number,
+  host: PickHost | undefined,
+): ExecStatus {
+  for (;;) {
+    const R = state.regs;
+    const mem = state.mem;
+    const regions = mem.regions;
+    let c = state.prog.code;
+    let pc = state.pc;
+    const start = state.steps;
+    let n = 0;
+    try {
+      while (n < budget) {
+        n++;
+        const p = pc << 3;
+        const d = c[p + 1], s = c[p + 2];
+        // deno-fmt-ignore
+        switch (c[p]) {
         // ---- ALU: 4 × op + (0: 64-bit imm, 1: 64-bit reg, 2: 32-bit imm, 3: 32-bit reg)
         case 0: { const t = (R[d] >>> 0) + (c[p + 4] >>> 0); R[d] = t; R[d + 1] += c[p + 5] + (t > 0xffffffff ? 1 : 0); pc++; break; } // add
         case 1: { const t = (R[d] >>> 0) + (R[s] >>> 0); R[d] = t; R[d + 1] += R[s + 1] + (t > 0xffffffff ? 1 : 0); pc++; break; }
@@ -268,18 +294,25 @@ function execute(state: ExecState, budget: number): ExecStatus {
         default:
           throw new ExecError(pc, `no handler ${c[p]}`);
       }
+      }
+    } catch (e) {
+      const failure = asFailure(e, pc);
+      state.pc = failure.insnIndex >= 0 ? failure.insnIndex : pc;
+      state.steps = start + n - 1;
+      state.error = failure;
+      state.status = "faulted";
+      return "faulted";
     }
-  } catch (e) {
-    const failure = asFailure(e, pc);
-    state.pc = failure.insnIndex >= 0 ? failure.insnIndex : pc;
-    state.steps = start + n - 1;
-    state.error = failure;
-    state.status = "faulted";
-    return "faulted";
+    state.pc = pc;
+    state.steps = start + n;
+    if (host === undefined) return "running";
+    // the next pick's state, in the same call
+    retirePick(host, n);
+    const next = drawPick(host);
+    if (next === undefined) return "running";
+    state = next;
+    budget = host.quantum;
   }
-  state.pc = pc;
-  state.steps = start + n;
-  return "running";
 }
 
 // ---- cold paths of loads and stores the region permissions refused: a

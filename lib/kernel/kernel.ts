@@ -18,7 +18,7 @@
 import { compileProgram } from "../exec/compile.ts";
 import { AddressSpace } from "../exec/memory.ts";
 import type { HelperFn } from "../exec/state.ts";
-import { type Engine, stepWith } from "../exec/jit/step_jit.ts";
+import { type Engine, picksWith, stepWith } from "../exec/jit/step_jit.ts";
 import type { Insn } from "../isa/insn.ts";
 import { Cpu, type Invocation } from "./cpu.ts";
 import { type ContextHost, pushContext } from "./contexts.ts";
@@ -115,6 +115,8 @@ export class Kernel {
       maxQuantum: Math.max(1, options.maxQuantum ?? 4),
       schedule: options.schedule ?? [],
       step: stepWith(this.engine),
+      runPicks: picksWith(this.engine),
+      pickRuns: options.pickRuns,
       host: this.host,
     });
   }
@@ -131,6 +133,7 @@ export class Kernel {
         rcu: this.rcu,
         name: "bpf_global_ma",
       }, 0);
+      this.ma.onIrqWork = () => this.scheduler.invalidate();
       this.host.ma = this.ma;
     }
     return this.ma;
@@ -195,6 +198,7 @@ export class Kernel {
       atInsn: when.atInsn,
       probability: when.probability,
     });
+    this.scheduler.invalidate();
   }
 
   /**

@@ -35,6 +35,12 @@ export interface KernelOptions {
    * prevents.
    */
   readonly verify?: boolean;
+  /**
+   * Whether the engine may run many scheduler picks per call (default
+   * true). False enters the engine once per pick: the same interleaving,
+   * slower — the reference the runs of picks are tested against.
+   */
+  readonly pickRuns?: boolean;
 }
 
 /** A program ready to run on the kernel. */

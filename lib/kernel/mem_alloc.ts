@@ -87,6 +87,8 @@ export class BpfMemAlloc implements MemCacheHost {
   readonly fixedSize: number;
   /** Caches per CPU: 11 (kmalloc-style) or 1 (fixed size). */
   readonly caches: readonly (readonly BpfMemCache[])[];
+  /** Called when refill work is queued (the scheduler must run it). */
+  onIrqWork: (() => void) | undefined = undefined;
   private readonly regions: UnitRegions;
   private readonly irq: AllocIrqState;
   private nextSlot = 1;
@@ -299,6 +301,7 @@ export class BpfMemAlloc implements MemCacheHost {
   /** Queues `c`'s refill on its CPU. */
   queueIrqWork(c: BpfMemCache): void {
     this.irq.queue(c);
+    this.onIrqWork?.();
   }
 
   /** Runs the NMI hook inside an `active` window. */

@@ -7,10 +7,12 @@
  * interrupts are on. The same seed gives the same interleaving.
  * @module
  */
+import type { PickHost } from "../exec/picks.ts";
 import type { ExecState, ExecStatus } from "../exec/state.ts";
 import type { Cpu, PendingNmi, RunningContext } from "./cpu.ts";
 import { type ContextHost, finishContext, pushContext } from "./contexts.ts";
 import type { RunSummary } from "./kernel_types.ts";
+import { PickSlots } from "./pick_slots.ts";
 import type { Prng } from "./prng.ts";
 
 /** What the scheduler works with. */
@@ -25,6 +27,13 @@ export interface SchedulerOptions {
   readonly schedule: readonly number[];
   /** The engine's stepper. */
   readonly step: (state: ExecState, budget: number) => ExecStatus;
+  /** The engine's run of picks (see `exec/picks.ts`). */
+  readonly runPicks: (host: PickHost) => void;
+  /**
+   * False: enter the engine once per pick, never for a run of picks — the
+   * reference the runs are tested against (the same interleaving, slower).
+   */
+  readonly pickRuns?: boolean;
   /** Starting and ending contexts (and the locks, reports, allocator). */
   readonly host: ContextHost;
 }
@@ -40,25 +49,21 @@ const SLICE_LIMIT = 3;
 /** Picks per {@link Scheduler.runSlice} call. */
 const SLICE_PICKS = 1024;
 
-/** Interleaves the CPUs of one kernel; see the module documentation. */
-export class Scheduler {
-  /** Steps taken so far, outside a running engine call (see {@link now}). */
-  clock = 0;
+/**
+ * Interleaves the CPUs of one kernel; see the module documentation. It is
+ * the {@link PickHost} of the engine's runs of picks: their inputs and
+ * outcome are its public fields.
+ */
+export class Scheduler extends PickSlots implements PickHost {
+  /** Whether the engine's run ended because every CPU spins. */
+  private lastSpun = false;
   private readonly cpus: readonly Cpu[];
-  private readonly prng: Prng;
-  private readonly maxQuantum: number;
   private readonly schedule: readonly number[];
   private scheduleAt = 0;
   private readonly step: (state: ExecState, budget: number) => ExecStatus;
+  private readonly runPicks: (host: PickHost) => void;
+  private readonly pickRuns: boolean;
   private readonly host: ContextHost;
-  // the state running now and the clock when its step count was 0: two
-  // fields, not an object, as they change at every scheduler pick
-  private runningState: ExecState | undefined = undefined;
-  private runningBase = 0;
-  /** Scratch list of runnable CPUs, refilled when stale. */
-  private readonly runnable: Cpu[] = [];
-  /** How many of {@link runnable} are valid. */
-  private runnableCount = 0;
   /**
    * Set by whatever may change which CPUs are runnable (a submission, a
    * context ending, a deadlock: see {@link invalidate}): the next pick
@@ -69,11 +74,12 @@ export class Scheduler {
 
   /** A scheduler at time 0. */
   constructor(options: SchedulerOptions) {
+    super(options.cpus.length, options.prng, options.maxQuantum);
     this.cpus = options.cpus;
-    this.prng = options.prng;
-    this.maxQuantum = options.maxQuantum;
     this.schedule = options.schedule;
     this.step = options.step;
+    this.runPicks = options.runPicks;
+    this.pickRuns = options.pickRuns ?? true;
     this.host = options.host;
   }
 
@@ -83,9 +89,13 @@ export class Scheduler {
     return state === undefined ? this.clock : this.runningBase + state.steps;
   }
 
-  /** Tells the scheduler that which CPUs are runnable may have changed. */
+  /**
+   * Tells the scheduler that which CPUs are runnable, or what they need
+   * before they run (an NMI, irq_work), may have changed.
+   */
   invalidate(): void {
     this.runnableStale = true;
+    this.stop = true;
   }
 
   /**
@@ -110,7 +120,7 @@ export class Scheduler {
     if (status === "exited" || status === "faulted") {
       finishContext(this.host, cpu, context, status);
     }
-    this.runnableStale = true;
+    this.invalidate();
     return status;
   }
 
@@ -119,11 +129,11 @@ export class Scheduler {
    * returns the steps taken and how the run ended.
    */
   run(maxSteps: number): { steps: number; outcome: RunSummary["outcome"] } {
-    const limit = this.clock + maxSteps;
+    this.limit = this.clock + maxSteps;
     const start = this.clock;
     this.runnableStale = true;
     let code = SLICE_DONE;
-    while (code === SLICE_DONE) code = this.runSlice(limit, SLICE_PICKS);
+    while (code === SLICE_DONE) code = this.runSlice(SLICE_PICKS);
     const outcome = code === SLICE_HUNG
       ? "hung"
       : code === SLICE_LIMIT
@@ -133,13 +143,14 @@ export class Scheduler {
   }
 
   /**
-   * Up to `picks` scheduler picks: returns {@link SLICE_DONE}, or how the
-   * run ended. The scheduler loop lives here rather than in {@link run}:
-   * a function entered again and again stays compiled by V8 from one run
-   * (and one kernel) to the next, where one long loop per run would start
-   * slow each time and be recompiled on the fly.
+   * Up to `picks` rounds of the scheduler loop (a round is one pick, or an
+   * engine run of many): returns {@link SLICE_DONE}, or how the run ended.
+   * The loop lives here rather than in {@link run}: a function entered
+   * again and again stays compiled by V8 from one run (and one kernel) to
+   * the next, where one long loop per run would start slow each time and
+   * be recompiled on the fly.
    */
-  private runSlice(limit: number, picks: number): number {
+  private runSlice(picks: number): number {
     const runnable = this.runnable;
     const prng = this.prng;
     const maxQuantum = this.maxQuantum;
@@ -152,7 +163,7 @@ export class Scheduler {
         this.listRunnable();
         maySpin = true;
       }
-      const count = this.runnableCount;
+      const count = this.count;
       if (count === 0) return SLICE_IDLE;
       if (
         maySpin && this.allSpinning(count) && this.noneProgresses(count)
@@ -164,19 +175,59 @@ export class Scheduler {
         );
         return SLICE_HUNG;
       }
-      const left = limit - this.clock;
+      const left = this.limit - this.clock;
       if (left <= 0) return SLICE_LIMIT;
-      let cpu: Cpu, quantum: number;
       if (this.scheduleAt < schedule.length) {
-        cpu = this.pick(runnable, count);
-        quantum = 1;
+        maySpin = this.runCpu(this.pick(runnable, count), 1);
+      } else if (this.pickRuns) {
+        maySpin = this.runEnginePicks();
       } else {
-        cpu = runnable[prng.below(count)];
-        quantum = 1 + prng.below(maxQuantum);
+        const cpu = runnable[prng.below(count)];
+        const quantum = 1 + prng.below(maxQuantum);
+        maySpin = this.runCpu(cpu, quantum < left ? quantum : left);
       }
-      maySpin = this.runCpu(cpu, quantum < left ? quantum : left);
     }
     return SLICE_DONE;
+  }
+
+  /**
+   * Lets the engine run picks until the scheduler must take over again;
+   * returns whether the CPU of the last pick may spin (as {@link runCpu}).
+   */
+  private runEnginePicks(): boolean {
+    const count = this.count;
+    for (let i = 0; i < count; i++) this.fillSlot(i, this.host.ma);
+    this.stop = false;
+    this.lastSpun = false;
+    this.runPicks(this);
+    this.runningState = undefined;
+    this.flushSlots();
+    return this.lastSpun;
+  }
+
+  /**
+   * Completes the engine's pick in hand as {@link runSlice} would, then
+   * looks ahead to what the loop checks before its next draw: the run
+   * goes on unless the runnable CPUs changed or all of them spin.
+   */
+  slowPick(): boolean {
+    this.runningState = undefined;
+    const slot = this.slot, cpu = this.runnable[slot];
+    const status = this.status;
+    let maySpin: boolean;
+    if (status === "running") maySpin = this.runCpu(cpu, this.quantum);
+    else {
+      const top = cpu.contexts[cpu.contexts.length - 1];
+      const left = this.settle(cpu, top, status, this.quantum);
+      maySpin = left < 0 || this.runCpu(cpu, left);
+    }
+    if (this.runnableStale) return false;
+    this.fillSlot(slot, this.host.ma);
+    if (maySpin && this.allSpinning(this.count)) {
+      this.lastSpun = true;
+      return false;
+    }
+    return true;
   }
 
   /** True when each of the first `count` runnable CPUs spins on a lock. */
@@ -201,8 +252,9 @@ export class Scheduler {
       const c = cpus[i];
       if (c.runnable) runnable[count++] = c;
     }
-    this.runnableCount = count;
+    this.count = count;
     this.runnableStale = false;
+    this.clearSpinning();
   }
 
   /**
@@ -273,20 +325,33 @@ export class Scheduler {
       // (an NMI run inside the step, see injectNmiInAllocator, has
       // advanced the clock too)
       this.clock += retired;
-      if (status === "running") {
-        left -= retired;
-        continue;
-      }
-      if (status === "blocked") {
-        cpu.spins++;
-        this.clock++;
-        return true; // spinning burns the rest of this quantum
-      }
-      finishContext(host, cpu, current, status);
-      this.runnableStale = true;
-      left -= retired;
+      left = this.settle(cpu, current, status, left - retired);
+      if (left < 0) return true;
     }
     return left > 0;
+  }
+
+  /**
+   * What a step that ended with `status` means for the pick of `cpu`, with
+   * `left` steps of its quantum unused: the quantum left to run on, or -1
+   * when the CPU spins (a blocked call burns the rest of the quantum). A
+   * context that exited or faulted is finished here.
+   */
+  private settle(
+    cpu: Cpu,
+    context: RunningContext,
+    status: ExecStatus,
+    left: number,
+  ): number {
+    if (status === "running") return left;
+    if (status === "blocked") {
+      cpu.spins++;
+      this.clock++;
+      return -1;
+    }
+    finishContext(this.host, cpu, context, status);
+    this.runnableStale = true;
+    return left;
   }
 
   /** True when the lock `context` spins on is held by another CPU. */

@@ -137,8 +137,13 @@ export class SpinLocks {
    */
   private readonly byWindow = new Map<number, LockRecord>();
   private records = 0;
-  /** The held records, in the order they were taken. */
+  /**
+   * The held records, in the order they were taken: the first
+   * {@link heldLength} entries (the array is never cut, so taking and
+   * releasing a lock allocates nothing).
+   */
   private readonly held: LockRecord[] = [];
+  private heldLength = 0;
   /** The record of the last lock operation: the same lock recurs. */
   private last: LockRecord | undefined = undefined;
   /**
@@ -212,7 +217,7 @@ export class SpinLocks {
     record.level = level;
     record.prog = prog;
     record.insn = insn;
-    this.held.push(record);
+    this.held[this.heldLength++] = record;
     this.conflict = undefined;
     return LOCK_ACQUIRED;
   }
@@ -240,10 +245,11 @@ export class SpinLocks {
     }
     writeLockWord(mem, lo, hi, 0);
     record.held = false;
-    const held = this.held;
-    const at = held.indexOf(record);
-    for (let i = at; i < held.length - 1; i++) held[i] = held[i + 1];
-    held.length--;
+    const held = this.held, n = this.heldLength - 1;
+    let at = n;
+    while (held[at] !== record) at--;
+    for (let i = at; i < n; i++) held[i] = held[i + 1];
+    this.heldLength = n;
     if (this.records > RECORDS_KEPT) this.forget(record);
     return UNLOCK_RELEASED;
   }
@@ -307,7 +313,7 @@ export class SpinLocks {
   /** Locks held by a context, e.g. to report one still held at program exit. */
   heldBy(cpu: number, level: number): [bigint, LockHolder][] {
     const out: [bigint, LockHolder][] = [];
-    for (const held of this.held) {
+    for (const held of this.heldRecords()) {
       if (held.cpu === cpu && held.level === level) {
         out.push([held.addr, held.snapshot()]);
       }
@@ -318,7 +324,7 @@ export class SpinLocks {
   /** Whether context (`cpu`, `level`) holds any lock (without building a list). */
   holdsAny(cpu: number, level: number): boolean {
     const held = this.held;
-    for (let i = 0; i < held.length; i++) {
+    for (let i = 0; i < this.heldLength; i++) {
       if (held[i].cpu === cpu && held[i].level === level) return true;
     }
     return false;
@@ -334,9 +340,9 @@ export class SpinLocks {
     level: number,
     address: bigint,
   ): boolean {
-    if (this.held.length === 0) return false;
+    if (this.heldLength === 0) return false;
     const region = mem.regionAt(address);
-    for (const held of this.held) {
+    for (const held of this.heldRecords()) {
       if (
         held.cpu === cpu && held.level === level &&
         mem.regionAt(held.addr) === region
@@ -376,8 +382,13 @@ export class SpinLocks {
     return record.text ??= formatAddress(joinAddress(lo, hi));
   }
 
+  /** The held records, in the order they were taken. */
+  private heldRecords(): LockRecord[] {
+    return this.held.slice(0, this.heldLength);
+  }
+
   /** Number of locks held anywhere. */
   get heldCount(): number {
-    return this.held.length;
+    return this.heldLength;
   }
 }

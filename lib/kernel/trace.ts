@@ -47,11 +47,14 @@ export class Trace {
   /** Events recorded so far. */
   count = 0;
   private hashValue = 0x811c9dc5;
-  private readonly stringHashes = new Map<string, number>();
-  private recentA = "";
-  private recentHashA: number = mixString(0x811c9dc5, "");
-  private recentB = "";
-  private recentHashB: number = this.recentHashA;
+  // one cache per field: each field's strings recur (the program, the lock,
+  // the two or three kinds of a lock-heavy stretch), and a shared cache
+  // would evict one field's string for another's
+  private readonly table = new Map<string, number>();
+  private readonly kinds = new StringHashes(this.table);
+  private readonly progs = new StringHashes(this.table);
+  private readonly addrs = new StringHashes(this.table);
+  private readonly details = new StringHashes(this.table);
   private readonly keep: boolean;
 
   /** `keep: false` hashes and counts events without storing them (long runs). */
@@ -96,8 +99,9 @@ export class Trace {
   /**
    * Hashes the fields themselves: JSON.stringify per event would cost more
    * than the instructions between two events. Each number is two FNV-1a
-   * steps (its low and high 32-bit halves), written out here rather than
-   * called: lock events are traced every few instructions.
+   * steps (its low and high 32-bit halves; XOR takes the low half of any
+   * number as it is), written out here rather than called: lock events are
+   * traced every few instructions.
    */
   private mix(
     t: number,
@@ -108,45 +112,21 @@ export class Trace {
     addr: string | undefined,
     detail: string | undefined,
   ): void {
-    const kind = KIND_HASHES.get(ev) ?? this.hashOf(ev);
+    const kind = this.kinds.hash(ev);
     const at = insn ?? -1;
-    const p = prog === undefined ? 0 : this.hashOf(prog);
-    const a = addr === undefined ? 0 : this.hashOf(addr);
-    const d = detail === undefined ? 0 : this.hashOf(detail);
+    const p = prog === undefined ? 0 : this.progs.hash(prog);
+    const a = addr === undefined ? 0 : this.addrs.hash(addr);
+    const d = detail === undefined ? 0 : this.details.hash(detail);
     let h = this.hashValue;
-    h = Math.imul(Math.imul(h ^ (t >>> 0), FNV_PRIME) ^ high(t), FNV_PRIME);
-    h = Math.imul(Math.imul(h ^ (cpu >>> 0), FNV_PRIME) ^ high(cpu), FNV_PRIME);
+    h = Math.imul(Math.imul(h ^ t, FNV_PRIME) ^ high(t), FNV_PRIME);
+    h = Math.imul(Math.imul(h ^ cpu, FNV_PRIME) ^ high(cpu), FNV_PRIME);
     // the hashes are u32: their high halves are 0
     h = Math.imul(Math.imul(h ^ kind, FNV_PRIME), FNV_PRIME);
-    h = Math.imul(Math.imul(h ^ (at >>> 0), FNV_PRIME) ^ high(at), FNV_PRIME);
+    h = Math.imul(Math.imul(h ^ at, FNV_PRIME) ^ high(at), FNV_PRIME);
     h = Math.imul(Math.imul(h ^ p, FNV_PRIME), FNV_PRIME);
     h = Math.imul(Math.imul(h ^ a, FNV_PRIME), FNV_PRIME);
     h = Math.imul(Math.imul(h ^ d, FNV_PRIME), FNV_PRIME);
     this.hashValue = h >>> 0;
-  }
-
-  /**
-   * FNV-1a of a string, remembered: the same program names and lock
-   * addresses recur in almost every event, and hashing them char by char
-   * each time cost more than the instructions between two events. The
-   * last two strings are compared first (mostly the same objects, so a
-   * pointer comparison), then the table is asked.
-   */
-  private hashOf(text: string): number {
-    if (text === this.recentA) return this.recentHashA;
-    if (text === this.recentB) return this.recentHashB;
-    let v = this.stringHashes.get(text);
-    if (v === undefined) {
-      v = mixString(0x811c9dc5, text);
-      if (this.stringHashes.size < STRING_HASHES_KEPT) {
-        this.stringHashes.set(text, v);
-      }
-    }
-    this.recentB = this.recentA;
-    this.recentHashB = this.recentHashA;
-    this.recentA = text;
-    this.recentHashA = v;
-    return v;
   }
 
   /** The hash of every event so far, as 8 hex digits: equal runs have equal hashes. */
@@ -160,25 +140,42 @@ export class Trace {
   }
 }
 
-/** Every kind's hash, computed once (kinds are in every event). */
-const KIND_HASHES: ReadonlyMap<string, number> = new Map(
-  [
-    "prog_start",
-    "prog_exit",
-    "lock_contend",
-    "lock_acquire",
-    "lock_release",
-    "nmi_enter",
-    "nmi_exit",
-    "alloc",
-    "free",
-    "push",
-    "pop",
-    "rcu_gp",
-    "fault",
-    "deadlock",
-  ].map((kind) => [kind, mixString(0x811c9dc5, kind)]),
-);
+/**
+ * FNV-1a of strings, remembered: the same program names and lock addresses
+ * recur in almost every event, and hashing them char by char each time cost
+ * more than the instructions between two events. The last three strings
+ * are compared first (mostly the very same objects, so a pointer
+ * comparison), then the table shared by a trace's caches is asked.
+ */
+class StringHashes {
+  private a = "";
+  private hashA: number = mixString(0x811c9dc5, "");
+  private b = "";
+  private hashB: number = this.hashA;
+  private c = "";
+  private hashC: number = this.hashA;
+
+  constructor(private readonly table: Map<string, number>) {}
+
+  /** The FNV-1a hash of `text` (as {@link mixString} from the offset basis). */
+  hash(text: string): number {
+    if (text === this.a) return this.hashA;
+    if (text === this.b) return this.hashB;
+    if (text === this.c) return this.hashC;
+    let v = this.table.get(text);
+    if (v === undefined) {
+      v = mixString(0x811c9dc5, text);
+      if (this.table.size < STRING_HASHES_KEPT) this.table.set(text, v);
+    }
+    this.c = this.b;
+    this.hashC = this.hashB;
+    this.b = this.a;
+    this.hashB = this.hashA;
+    this.a = text;
+    this.hashA = v;
+    return v;
+  }
+}
 
 /** Most distinct strings a trace remembers the hash of. */
 const STRING_HASHES_KEPT = 4096;

@@ -2,18 +2,9 @@
 // no lock held, and the same seed replays the same run.
 import { equal, ok } from "node:assert/strict";
 import { runScenario, type Scenario } from "../../lib/scenario/scenario.ts";
+import { loadScenarios } from "./load_scenarios.ts";
 
-const dir = new URL("../../scenarios/", import.meta.url);
-const scenarios: Scenario[] = [];
-for (
-  const entry of [...Deno.readDirSync(dir)].sort((a, b) =>
-    a.name.localeCompare(b.name)
-  )
-) {
-  if (!entry.name.endsWith(".ts")) continue;
-  const module = await import(new URL(entry.name, dir).href);
-  if (module.scenario !== undefined) scenarios.push(module.scenario);
-}
+const scenarios: Scenario[] = await loadScenarios();
 
 Deno.test("scenarios/ has scenarios to run", () => {
   ok(scenarios.length >= 1);

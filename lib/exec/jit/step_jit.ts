@@ -7,7 +7,8 @@
  * program's stepwise translation retires the exact remainder.
  * @module
  */
-import { step } from "../interp.ts";
+import { runPicks, step } from "../interp.ts";
+import { type PickHost, runPicksStepwise } from "../picks.ts";
 import type { ExecState, ExecStatus } from "../state.ts";
 import { JIT_BLOCKED, JIT_BUDGET, JIT_EXITED, JIT_FAULTED } from "./codegen.ts";
 import { jitCompile, type JitFunction, type JitProgram } from "./jit.ts";
@@ -150,4 +151,14 @@ export function stepWith(
   engine: Engine,
 ): (state: ExecState, budget: number) => ExecStatus {
   return engine === "jit" ? stepJit : step;
+}
+
+/** One run of scheduler picks on the JIT: a `stepJit` call per pick. */
+function runPicksJit(host: PickHost): void {
+  runPicksStepwise(host, stepJit);
+}
+
+/** The run of scheduler picks of `engine` (see `picks.ts`). */
+export function picksWith(engine: Engine): (host: PickHost) => void {
+  return engine === "jit" ? runPicksJit : runPicks;
 }
