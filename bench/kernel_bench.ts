@@ -1,7 +1,8 @@
 /**
  * The simulated kernel's speed, on both engines:
  * - simulated instructions per second with 4 CPUs contending on one
- *   bpf_spin_lock (8 invocations × 200 locked increments of one value),
+ *   bpf_spin_lock (8 invocations × 2000 locked increments of one value:
+ *   long enough that setting up the kernel, ≈ 0.15 ms, does not count),
  *   with the engine running many picks per call (the default) and with one
  *   engine call per pick (`pickRuns: false`, the reference);
  * - what the scheduler costs there: the same invocations on one CPU in
@@ -23,11 +24,15 @@ import { Kernel } from "../lib/kernel/kernel.ts";
 import type { Engine } from "../lib/exec/jit/step_jit.ts";
 
 const ENGINES: readonly Engine[] = ["interp", "jit"];
+/** Quanta the contended workload runs at. */
+const QUANTA: readonly number[] = [1, 4, 8, 64];
+/** The kernel's default quantum (`KernelOptions.maxQuantum`). */
+const DEFAULT_QUANTUM = 8;
 
-// A loop of 200 locked increments per invocation: 2 + 200 × 12 + 2 insns.
+// A loop of 2000 locked increments per invocation: 2 + 2000 × 12 + 2 insns.
 const LOCKED_LOOP = assemble(`
     r6 = r1
-    r7 = 200
+    r7 = 2000
 loop:
     r1 = r6
     call 93
@@ -46,10 +51,10 @@ out:
     exit
 `);
 
-// Plain ALU and branches: nothing but instructions to schedule (2 + 3 × 2000 + 1).
+// Plain ALU and branches: nothing but instructions to schedule (2 + 3 × 20000 + 1).
 const PLAIN_LOOP = assemble(`
     r0 = 0
-    r1 = 2000
+    r1 = 20000
 loop:
     r0 += r1
     r1 -= 1
@@ -82,7 +87,7 @@ function world(
   const prog = k.load("loop", insns);
   for (let i = 0; i < 8; i++) k.submit(i % cpus, prog, { r1: value });
   const summary = k.run();
-  if (insns === LOCKED_LOOP && k.space.read(value + 8n, 8) !== 1600n) {
+  if (insns === LOCKED_LOOP && k.space.read(value + 8n, 8) !== 16000n) {
     throw new Error("lost an increment");
   }
   return {
@@ -92,9 +97,9 @@ function world(
 }
 
 for (const engine of ENGINES) {
-  for (const q of [1, 4, 64]) {
+  for (const q of QUANTA) {
     Deno.bench(
-      `4 CPUs contending, quantum ≤ ${q}, ${engine}: 8 × 200 locked increments`,
+      `4 CPUs contending, quantum ≤ ${q}, ${engine}: 8 × 2000 locked increments`,
       { group: `contended ${engine}` },
       () => {
         world(LOCKED_LOOP, 4, q, engine);
@@ -112,67 +117,91 @@ for (const engine of ENGINES) {
   }
 }
 
-/** Best wall time per run (ms) over `n` runs after warming up. */
-function best(run: () => WorldRun, n = 40): { ms: number; run: WorldRun } {
-  let result = run();
-  for (let i = 0; i < 5; i++) run();
-  let ms = Infinity;
-  for (let i = 0; i < n; i++) {
-    const t0 = performance.now();
-    result = run();
-    ms = Math.min(ms, performance.now() - t0);
+/** A measured run: its best wall time (ms) and what it did. */
+interface Timed {
+  ms: number;
+  run: WorldRun;
+}
+
+/**
+ * Best wall time of each of `runs`, taken in rounds — every run once per
+ * round — so that a slow spell of the machine (this VM's speed drifts by
+ * tens of percent from second to second) hits every run alike.
+ */
+function bestOf(runs: readonly (() => WorldRun)[], rounds = 15): Timed[] {
+  const timed = runs.map((run) => ({ ms: Infinity, run: run() }));
+  for (let r = 0; r < rounds; r++) {
+    runs.forEach((run, i) => {
+      const t0 = performance.now();
+      const result = run();
+      const ms = performance.now() - t0;
+      if (ms < timed[i].ms) timed[i] = { ms, run: result };
+    });
   }
-  return { ms, run: result };
+  return timed;
+}
+
+/** Nanoseconds per retired instruction. */
+function nsPerInsn(t: Timed): number {
+  return t.ms * 1e6 / t.run.insns;
 }
 
 /** Prints the figures the issue asks for. */
 function table(): void {
   for (const engine of ENGINES) {
-    // the contended invocations' own cost: one CPU, hardly any picks (the
-    // best of two rounds, the second after the contended runs warmed up
-    // everything they share)
-    const soloRound = () => best(() => world(LOCKED_LOOP, 1, 4096, engine));
-    for (const q of [1, 4, 64]) best(() => world(LOCKED_LOOP, 4, q, engine), 5);
-    const rounds = [soloRound(), soloRound()];
-    const solo = rounds[0].ms < rounds[1].ms ? rounds[0] : rounds[1];
-    const soloNs = solo.ms * 1e6 / solo.run.insns;
-    console.log(
-      `contended workload alone on 1 CPU, ${engine}: ${
-        soloNs.toFixed(1)
-      } ns/insn (${(solo.run.insns / solo.ms / 1000).toFixed(2)} M/s)`,
+    const contended = QUANTA.map((q) => () => world(LOCKED_LOOP, 4, q, engine));
+    const reference = QUANTA.map((q) => () =>
+      world(LOCKED_LOOP, 4, q, engine, false)
     );
-    for (const q of [1, 4, 64]) {
-      const { ms, run } = best(() => world(LOCKED_LOOP, 4, q, engine));
-      const ref = best(() => world(LOCKED_LOOP, 4, q, engine, false));
-      const ns = ms * 1e6 / run.insns;
+    const [solo, fine, coarse, ...rest] = bestOf([
+      // the contended invocations' own cost: one CPU, hardly any picks
+      () => world(LOCKED_LOOP, 1, 4096, engine),
+      // the plain loop at quantum 1: one pick per instruction; at 4096 the
+      // pick is amortised away, leaving what the instructions cost
+      () => world(PLAIN_LOOP, 4, 1, engine),
+      () => world(PLAIN_LOOP, 4, 4096, engine),
+      ...contended,
+      ...reference,
+    ]);
+    const soloNs = nsPerInsn(solo);
+    console.log(
+      `${engine}: the contended workload alone on 1 CPU: ${
+        soloNs.toFixed(1)
+      } ns/insn (${(1000 / soloNs).toFixed(2)} M/s)`,
+    );
+    QUANTA.forEach((q, i) => {
+      const runs = rest[i], ref = rest[QUANTA.length + i];
+      const ns = nsPerInsn(runs);
       console.log(
-        `contended: 4 CPUs, quantum ≤ ${q}, ${engine}: ${
-          (run.insns / ms / 1000).toFixed(2)
-        } M simulated insns/s (${ns.toFixed(1)} ns/insn; ${
-          (ref.ms / ms).toFixed(2)
-        } × one engine call per pick); scheduler ${
+        `${engine}: 4 CPUs contending, quantum ≤ ${q}${
+          q === DEFAULT_QUANTUM ? " (default)" : ""
+        }: ${(1000 / ns).toFixed(2)} M simulated insns/s (${
+          ns.toFixed(1)
+        } ns/insn, ${
+          (ref.ms / runs.ms).toFixed(2)
+        } × one engine call per pick); over the workload alone: ${
           ((ns - soloNs) / soloNs).toFixed(2)
-        } × the instructions`,
+        } × (picks, spins, contention)`,
       );
-    }
-    // the plain loop at quantum 1: one pick per instruction; at 4096 the
-    // pick is amortised away, leaving what the instructions cost
-    const fine = best(() => world(PLAIN_LOOP, 4, 1, engine));
-    const coarse = best(() => world(PLAIN_LOOP, 4, 4096, engine));
-    const insnNs = coarse.ms * 1e6 / coarse.run.insns;
+    });
+    const insnNs = nsPerInsn(coarse);
     const picks = fine.run.steps; // quantum 1: one pick per step
     const pickNs = (fine.ms * 1e6 - insnNs * fine.run.insns) / picks;
+    // a pick at quantum ≤ q runs (q + 1) / 2 instructions on average
+    const share = (q: number, perInsn: number) =>
+      (pickNs / ((q + 1) / 2 * perInsn)).toFixed(2);
     console.log(
-      `scheduler, ${engine}: ${insnNs.toFixed(1)} ns per instruction run ` +
-        `in long quanta (${
-          (coarse.run.insns / coarse.ms / 1000).toFixed(1)
-        } M/s); ` +
-        `${pickNs.toFixed(1)} ns per scheduler pick (quantum 1) = ` +
-        `${(pickNs / insnNs).toFixed(1)} × an instruction; at the default ` +
-        `quantum (≤ 4, mean 2.5 insns per pick) a pick costs ` +
-        `${
-          (pickNs / 2.5 / insnNs).toFixed(2)
-        } × the ALU instructions it schedules`,
+      `${engine}: a scheduler pick costs ${pickNs.toFixed(1)} ns; an ALU ` +
+        `instruction ${insnNs.toFixed(1)} ns (${
+          (1000 / insnNs).toFixed(1)
+        } M/s in long quanta), one of the contended workload ${
+          soloNs.toFixed(1)
+        } ns. Picks against the instructions they schedule: quantum ≤ ${DEFAULT_QUANTUM} ` +
+        `${share(DEFAULT_QUANTUM, insnNs)} × (ALU) / ${
+          share(DEFAULT_QUANTUM, soloNs)
+        } × (contended mix); quantum ≤ 4 ${share(4, insnNs)} × / ${
+          share(4, soloNs)
+        } ×`,
     );
   }
 }

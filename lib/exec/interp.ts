@@ -40,7 +40,7 @@ import {
 } from "./calls.ts";
 import { ExecError, MemoryFault } from "./fault.ts";
 import { REGION_BASE_HI } from "./memory.ts";
-import { drawPick, type PickHost, retirePick, stopPick } from "./picks.ts";
+import { drawPick, endPick, type PickHost, stopPick } from "./picks.ts";
 import type { ExecState, ExecStatus } from "./state.ts";
 
 /**
@@ -81,8 +81,9 @@ function asFailure(e: unknown, pc: number): MemoryFault | ExecError {
 
 /**
  * The loop: `budget` instructions of `state`, then, with a `host`, the
- * picks that follow (returning `running` when the run of picks ends
- * between two of them, or the status of the state that stopped it).
+ * picks that follow — a state that blocks or exits hands its pick to the
+ * host and the loop goes on — returning `running` when the run of picks
+ * ends, or `faulted` for the state that faulted.
  */
 function execute(
   state: ExecState,
@@ -97,8 +98,10 @@ function execute(
     let pc = state.pc;
     const start = state.steps;
     let n = 0;
+    // how this pick's state stopped, when it stopped before its budget
+    let stopped: ExecStatus = "running";
     try {
-      while (n < budget) {
+      pick: while (n < budget) {
         n++;
         const p = pc << 3;
         const d = c[p + 1], s = c[p + 2];
@@ -272,13 +275,13 @@ function execute(
           state.pc = pc;
           state.steps = start + n - 1;
           const outcome = invokeHelper(state, fn, pc);
-          if (outcome === CALL_BLOCKED) { state.status = "blocked"; return "blocked"; }
+          if (outcome === CALL_BLOCKED) { state.status = "blocked"; if (host === undefined) return "blocked"; stopped = "blocked"; break pick; }
           if (outcome === CALL_TAIL) { c = state.prog.code; pc = 0; } else pc++;
           break;
         }
         case 133: pc = callLocal(state, pc, c[p + 6]); break; // CALL_LOCAL
         case 134: // EXIT
-          if (state.depth === 0) { state.pc = pc; state.steps = start + n; state.status = "exited"; return "exited"; }
+          if (state.depth === 0) { state.pc = pc; state.steps = start + n; state.status = "exited"; if (host === undefined) return "exited"; stopped = "exited"; break pick; }
           pc = exitFrame(state);
           break;
         case 135: case 136: { // LD_ABS, LD_IND: out of the packet ends the program with r0 = 0
@@ -303,15 +306,17 @@ function execute(
       state.status = "faulted";
       return "faulted";
     }
-    state.pc = pc;
-    state.steps = start + n;
-    if (host === undefined) return "running";
+    if (stopped === "running") {
+      state.pc = pc;
+      state.steps = start + n;
+      if (host === undefined) return "running";
+      endPick(host, n);
+    } else if (!stopPick(host as PickHost, stopped)) return "running";
     // the next pick's state, in the same call
-    retirePick(host, n);
-    const next = drawPick(host);
+    const next = drawPick(host as PickHost);
     if (next === undefined) return "running";
     state = next;
-    budget = host.quantum;
+    budget = (host as PickHost).quantum;
   }
 }
 

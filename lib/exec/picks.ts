@@ -101,40 +101,65 @@ export interface PickHost {
  * of the scheduler's own loop: the slot among `count`, then 1 + a draw
  * below `maxQuantum`, cut at the limit. Picks that only spin are spent
  * here, others that are not plain runs go to {@link PickHost.slowPick}.
+ * (Small, so that the engine's loop takes it in; the rest is
+ * {@link otherPicks}.)
  */
 export function drawPick(host: PickHost): ExecState | undefined {
+  if (!draw(host)) return undefined;
+  const state = host.states[host.slot];
+  if (state === undefined) return otherPicks(host);
+  begin(host, state);
+  return state;
+}
+
+/** Draws the next pick's slot and quantum into `host`; false when the run ends. */
+function draw(host: PickHost): boolean {
+  const left = host.limit - host.clock;
+  if (host.stop || left <= 0) return false;
+  host.slot = host.prng.below(host.count);
+  const quantum = 1 + host.prng.below(host.maxQuantum);
+  host.quantum = quantum < left ? quantum : left;
+  return true;
+}
+
+/** Makes `state` the running one for the pick in hand. */
+function begin(host: PickHost, state: ExecState): void {
+  host.runningState = state;
+  host.runningBase = host.clock - state.steps;
+  host.pickStart = state.steps;
+}
+
+/**
+ * The pick in hand has no state to run: spends it (a spin), retries a call
+ * whose lock came free, or hands it to the scheduler — and draws again,
+ * until a pick runs a state or the run ends.
+ */
+function otherPicks(host: PickHost): ExecState | undefined {
   for (;;) {
-    const left = host.limit - host.clock;
-    if (host.stop || left <= 0) return undefined;
-    const slot = host.prng.below(host.count);
-    const quantum = 1 + host.prng.below(host.maxQuantum);
-    host.slot = slot;
-    host.quantum = quantum < left ? quantum : left;
-    const state = host.states[slot];
+    const slot = host.slot;
+    const wait = host.waits[slot];
+    if (wait !== undefined && !wait.held) {
+      // the lock came free: the call that blocked runs again
+      const retry = host.unwait(slot);
+      begin(host, retry);
+      return retry;
+    }
+    if (
+      wait !== undefined && wait.cpu !== host.ids[slot] &&
+      host.spinningCount !== host.count
+    ) {
+      host.clock++;
+      host.spins[slot]++;
+    } else {
+      host.status = "running";
+      if (!host.slowPick()) return undefined;
+    }
+    if (!draw(host)) return undefined;
+    const state = host.states[host.slot];
     if (state !== undefined) {
-      host.runningState = state;
-      host.runningBase = host.clock - state.steps;
-      host.pickStart = state.steps;
+      begin(host, state);
       return state;
     }
-    const wait = host.waits[slot];
-    if (wait !== undefined) {
-      if (!wait.held) {
-        // the lock came free: the call that blocked runs again
-        const retry = host.unwait(slot);
-        host.runningState = retry;
-        host.runningBase = host.clock - retry.steps;
-        host.pickStart = retry.steps;
-        return retry;
-      }
-      if (wait.cpu !== host.ids[slot] && host.spinningCount !== host.count) {
-        host.clock++;
-        host.spins[slot]++;
-        continue;
-      }
-    }
-    host.status = "running";
-    if (!host.slowPick()) return undefined;
   }
 }
 
@@ -146,6 +171,12 @@ export function retirePick(host: PickHost, retired: number): void {
   host.clock += retired;
   host.retired[host.slot] += retired;
   host.quantum -= retired;
+}
+
+/** The pick in hand ran its whole quantum, `retired` instructions. */
+export function endPick(host: PickHost, retired: number): void {
+  host.clock += retired;
+  host.retired[host.slot] += retired;
 }
 
 /**
@@ -172,7 +203,7 @@ export function runPicksStepwise(
     const state = drawPick(host);
     if (state === undefined) return;
     const status = step(state, host.quantum);
-    if (status === "running") retirePick(host, state.steps - host.pickStart);
+    if (status === "running") endPick(host, state.steps - host.pickStart);
     else if (!stopPick(host, status)) return;
   }
 }

@@ -112,7 +112,7 @@ export class Kernel {
     this.scheduler = new Scheduler({
       cpus: this.cpus,
       prng: this.prng,
-      maxQuantum: Math.max(1, options.maxQuantum ?? 4),
+      maxQuantum: Math.max(1, options.maxQuantum ?? 8),
       schedule: options.schedule ?? [],
       step: stepWith(this.engine),
       runPicks: picksWith(this.engine),

@@ -14,7 +14,11 @@ export interface KernelOptions {
   readonly cpus?: number;
   /** Seed of every choice the kernel makes (default 0). */
   readonly seed?: number;
-  /** Longest run of instructions a CPU gets before the scheduler picks again (default 4). */
+  /**
+   * Longest run of instructions a CPU gets before the scheduler picks again
+   * (default 8: each pick runs 1 … 8, so a switch may fall between any two
+   * instructions; scenarios about races pin 4).
+   */
   readonly maxQuantum?: number;
   /** Explicit schedule: CPU ids in turn, one instruction each; then seeded choice. */
   readonly schedule?: readonly number[];

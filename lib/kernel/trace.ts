@@ -40,18 +40,22 @@ export interface TraceEvent {
   readonly detail?: string;
 }
 
-/** An append-only event log with a running FNV-1a hash over every event's fields. */
+/**
+ * An append-only event log with a running FNV-1a hash over every event's
+ * fields: `t` as its low and high 32-bit halves, then `cpu`, the kind,
+ * `insn` (-1 when none), and `prog`, `addr`, `detail` (0 when none), each
+ * as its low 32 bits — strings by their own FNV-1a hash (UTF-16 code units
+ * and a 0xff separator).
+ */
 export class Trace {
   /** Events in order (kept only when `keep` is true). */
   readonly events: TraceEvent[] = [];
   /** Events recorded so far. */
   count = 0;
   private hashValue = 0x811c9dc5;
-  // one cache per field: each field's strings recur (the program, the lock,
-  // the two or three kinds of a lock-heavy stretch), and a shared cache
-  // would evict one field's string for another's
+  // one cache per field: each field's strings recur (the program, the
+  // lock), and a shared cache would evict one field's string for another's
   private readonly table = new Map<string, number>();
-  private readonly kinds = new StringHashes(this.table);
   private readonly progs = new StringHashes(this.table);
   private readonly addrs = new StringHashes(this.table);
   private readonly details = new StringHashes(this.table);
@@ -98,10 +102,10 @@ export class Trace {
 
   /**
    * Hashes the fields themselves: JSON.stringify per event would cost more
-   * than the instructions between two events. Each number is two FNV-1a
-   * steps (its low and high 32-bit halves; XOR takes the low half of any
-   * number as it is), written out here rather than called: lock events are
-   * traced every few instructions.
+   * than the instructions between two events. One FNV-1a step per field
+   * (its low 32 bits), two for `t` (its high half too: long runs pass
+   * 2^32 steps); the other numbers are small. Written out here rather than
+   * called: lock events are traced every few instructions.
    */
   private mix(
     t: number,
@@ -112,20 +116,18 @@ export class Trace {
     addr: string | undefined,
     detail: string | undefined,
   ): void {
-    const kind = this.kinds.hash(ev);
-    const at = insn ?? -1;
     const p = prog === undefined ? 0 : this.progs.hash(prog);
     const a = addr === undefined ? 0 : this.addrs.hash(addr);
     const d = detail === undefined ? 0 : this.details.hash(detail);
+    const tHigh = t < 0x1_0000_0000 ? 0 : Math.floor(t / 0x1_0000_0000);
     let h = this.hashValue;
-    h = Math.imul(Math.imul(h ^ t, FNV_PRIME) ^ high(t), FNV_PRIME);
-    h = Math.imul(Math.imul(h ^ cpu, FNV_PRIME) ^ high(cpu), FNV_PRIME);
-    // the hashes are u32: their high halves are 0
-    h = Math.imul(Math.imul(h ^ kind, FNV_PRIME), FNV_PRIME);
-    h = Math.imul(Math.imul(h ^ at, FNV_PRIME) ^ high(at), FNV_PRIME);
-    h = Math.imul(Math.imul(h ^ p, FNV_PRIME), FNV_PRIME);
-    h = Math.imul(Math.imul(h ^ a, FNV_PRIME), FNV_PRIME);
-    h = Math.imul(Math.imul(h ^ d, FNV_PRIME), FNV_PRIME);
+    h = Math.imul(Math.imul(h ^ t, FNV_PRIME) ^ tHigh, FNV_PRIME);
+    h = Math.imul(h ^ cpu, FNV_PRIME);
+    h = Math.imul(h ^ kindHash(ev), FNV_PRIME);
+    h = Math.imul(h ^ (insn ?? -1), FNV_PRIME);
+    h = Math.imul(h ^ p, FNV_PRIME);
+    h = Math.imul(h ^ a, FNV_PRIME);
+    h = Math.imul(h ^ d, FNV_PRIME);
     this.hashValue = h >>> 0;
   }
 
@@ -139,6 +141,65 @@ export class Trace {
     return this.events.map((e) => JSON.stringify(e)).join("\n");
   }
 }
+
+/**
+ * The FNV-1a hash of a kind's name, known in advance: a `switch` over the
+ * literal names compares pointers, where a table would hash the string.
+ */
+function kindHash(kind: TraceKind): number {
+  switch (kind) {
+    case "prog_start":
+      return KIND_HASH[0];
+    case "prog_exit":
+      return KIND_HASH[1];
+    case "lock_contend":
+      return KIND_HASH[2];
+    case "lock_acquire":
+      return KIND_HASH[3];
+    case "lock_release":
+      return KIND_HASH[4];
+    case "nmi_enter":
+      return KIND_HASH[5];
+    case "nmi_exit":
+      return KIND_HASH[6];
+    case "alloc":
+      return KIND_HASH[7];
+    case "free":
+      return KIND_HASH[8];
+    case "push":
+      return KIND_HASH[9];
+    case "pop":
+      return KIND_HASH[10];
+    case "rcu_gp":
+      return KIND_HASH[11];
+    case "fault":
+      return KIND_HASH[12];
+    case "deadlock":
+      return KIND_HASH[13];
+  }
+  return mixString(0x811c9dc5, kind);
+}
+
+/** {@link kindHash}'s answers, in its order. */
+const KIND_HASH: Int32Array = Int32Array.from(
+  [
+    "prog_start",
+    "prog_exit",
+    "lock_contend",
+    "lock_acquire",
+    "lock_release",
+    "nmi_enter",
+    "nmi_exit",
+    "alloc",
+    "free",
+    "push",
+    "pop",
+    "rcu_gp",
+    "fault",
+    "deadlock",
+  ],
+  (kind) => mixString(0x811c9dc5, kind),
+);
 
 /**
  * FNV-1a of strings, remembered: the same program names and lock addresses
@@ -182,12 +243,6 @@ const STRING_HASHES_KEPT = 4096;
 
 /** The 32-bit FNV prime. */
 const FNV_PRIME = 0x01000193;
-
-/** The high 32-bit half of a safe integer (as hashed: floor(n / 2^32)). */
-function high(n: number): number {
-  // 0 for the usual small n: skip the float division
-  return n >= 0 && n < 0x1_0000_0000 ? 0 : Math.floor(n / 0x1_0000_0000);
-}
 
 /** FNV-1a over a string's UTF-16 code units, then a separator. */
 function mixString(h: number, text: string): number {

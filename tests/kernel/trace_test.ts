@@ -1,7 +1,7 @@
 // The trace hash: FNV-1a (32-bit) over each event's fields, in the order
 // t, cpu, kind, insn (-1 when none), prog, addr, detail (0 when none) —
-// numbers as their low then high 32-bit halves, strings as the FNV-1a of
-// their UTF-16 code units and a 0xff separator. The reference below computes
+// t as its low then high 32-bit halves, the others as their low 32 bits,
+// strings as the FNV-1a of their UTF-16 code units and a 0xff separator. The reference below computes
 // it from that description with bigint arithmetic; the Trace's cached,
 // number-only version must agree on every kind of event.
 import { equal, notEqual } from "node:assert/strict";
@@ -33,11 +33,11 @@ function refHash(events: readonly TraceEvent[]): string {
   let h = OFFSET;
   for (const e of events) {
     h = refNumber(h, e.t);
-    h = refNumber(h, e.cpu);
-    h = refNumber(h, Number(refString(e.ev)));
-    h = refNumber(h, e.insn ?? -1);
+    h = fnvStep(h, BigInt(e.cpu));
+    h = fnvStep(h, refString(e.ev));
+    h = fnvStep(h, BigInt(e.insn ?? -1));
     for (const s of [e.prog, e.addr, e.detail]) {
-      h = refNumber(h, s === undefined ? 0 : Number(refString(s)));
+      h = fnvStep(h, s === undefined ? 0n : refString(s));
     }
   }
   return h.toString(16).padStart(8, "0");
