@@ -65,6 +65,7 @@ loop:
 /** One run: scheduler steps and instructions retired. */
 interface WorldRun {
   readonly steps: number;
+  readonly picks: number;
   readonly insns: number;
 }
 
@@ -92,6 +93,7 @@ function world(
   }
   return {
     steps: summary.steps,
+    picks: summary.picks,
     insns: k.cpus.reduce((n, c) => n + c.retired, 0),
   };
 }
@@ -128,7 +130,7 @@ interface Timed {
  * round — so that a slow spell of the machine (this VM's speed drifts by
  * tens of percent from second to second) hits every run alike.
  */
-function bestOf(runs: readonly (() => WorldRun)[], rounds = 15): Timed[] {
+function bestOf(runs: readonly (() => WorldRun)[], rounds = 10): Timed[] {
   const timed = runs.map((run) => ({ ms: Infinity, run: run() }));
   for (let r = 0; r < rounds; r++) {
     runs.forEach((run, i) => {
@@ -148,21 +150,38 @@ function nsPerInsn(t: Timed): number {
 
 /** Prints the figures the issue asks for. */
 function table(): void {
-  for (const engine of ENGINES) {
-    const contended = QUANTA.map((q) => () => world(LOCKED_LOOP, 4, q, engine));
-    const reference = QUANTA.map((q) => () =>
-      world(LOCKED_LOOP, 4, q, engine, false)
+  // every run in the same rounds, both engines: the machine's slow spells
+  // then hit all figures alike
+  const perEngine = (engine: Engine) => [
+    // the contended invocations' own cost: one CPU, hardly any picks
+    () => world(LOCKED_LOOP, 1, 4096, engine),
+    ...QUANTA.map((q) => () => world(LOCKED_LOOP, 4, q, engine)),
+    ...QUANTA.map((q) => () => world(LOCKED_LOOP, 4, q, engine, false)),
+  ];
+  const [fine, coarse, ...rest] = bestOf([
+    // what a pick costs: the plain loop at quantum 1, one pick per
+    // instruction, against quanta of 4096, where picks are amortised away
+    // (on the interpreter: below quantum 16 both engines pick on its loop)
+    () => world(PLAIN_LOOP, 4, 1, "interp"),
+    () => world(PLAIN_LOOP, 4, 4096, "interp"),
+    ...ENGINES.flatMap(perEngine),
+  ]);
+  const insnNs = nsPerInsn(coarse);
+  const pickNs = (fine.ms * 1e6 - insnNs * fine.run.insns) / fine.run.picks;
+  console.log(
+    `a scheduler pick costs ${pickNs.toFixed(1)} ns; an ALU instruction ` +
+      `${insnNs.toFixed(1)} ns (${(1000 / insnNs).toFixed(1)} M/s in long ` +
+      `quanta): at quantum ≤ ${DEFAULT_QUANTUM} (4.5 instructions per pick) ` +
+      `picks cost ${(pickNs / (4.5 * insnNs)).toFixed(2)} × the ALU ` +
+      `instructions they schedule, at ≤ 4 (2.5) ${
+        (pickNs / (2.5 * insnNs)).toFixed(2)
+      } ×`,
+  );
+  ENGINES.forEach((engine, e) => {
+    const [solo, ...runs] = rest.slice(
+      e * (1 + 2 * QUANTA.length),
+      (e + 1) * (1 + 2 * QUANTA.length),
     );
-    const [solo, fine, coarse, ...rest] = bestOf([
-      // the contended invocations' own cost: one CPU, hardly any picks
-      () => world(LOCKED_LOOP, 1, 4096, engine),
-      // the plain loop at quantum 1: one pick per instruction; at 4096 the
-      // pick is amortised away, leaving what the instructions cost
-      () => world(PLAIN_LOOP, 4, 1, engine),
-      () => world(PLAIN_LOOP, 4, 4096, engine),
-      ...contended,
-      ...reference,
-    ]);
     const soloNs = nsPerInsn(solo);
     console.log(
       `${engine}: the contended workload alone on 1 CPU: ${
@@ -170,40 +189,29 @@ function table(): void {
       } ns/insn (${(1000 / soloNs).toFixed(2)} M/s)`,
     );
     QUANTA.forEach((q, i) => {
-      const runs = rest[i], ref = rest[QUANTA.length + i];
-      const ns = nsPerInsn(runs);
+      const run = runs[i], ref = runs[QUANTA.length + i];
+      const ns = nsPerInsn(run);
+      // the scheduler's part of the run: its picks (spins included) at
+      // what a pick costs; the rest runs instructions (helpers, the calls
+      // a contended lock makes again)
+      const schedulerNs = run.run.picks * pickNs / run.run.insns;
       console.log(
         `${engine}: 4 CPUs contending, quantum ≤ ${q}${
           q === DEFAULT_QUANTUM ? " (default)" : ""
         }: ${(1000 / ns).toFixed(2)} M simulated insns/s (${
           ns.toFixed(1)
         } ns/insn, ${
-          (ref.ms / runs.ms).toFixed(2)
-        } × one engine call per pick); over the workload alone: ${
+          (ref.ms / run.ms).toFixed(2)
+        } × one engine call per pick); ${
+          (run.run.insns / run.run.picks).toFixed(1)
+        } insns per pick; scheduler ${schedulerNs.toFixed(1)} ns/insn = ${
+          (schedulerNs / (ns - schedulerNs)).toFixed(2)
+        } × the instructions; over the workload alone: ${
           ((ns - soloNs) / soloNs).toFixed(2)
-        } × (picks, spins, contention)`,
+        } ×`,
       );
     });
-    const insnNs = nsPerInsn(coarse);
-    const picks = fine.run.steps; // quantum 1: one pick per step
-    const pickNs = (fine.ms * 1e6 - insnNs * fine.run.insns) / picks;
-    // a pick at quantum ≤ q runs (q + 1) / 2 instructions on average
-    const share = (q: number, perInsn: number) =>
-      (pickNs / ((q + 1) / 2 * perInsn)).toFixed(2);
-    console.log(
-      `${engine}: a scheduler pick costs ${pickNs.toFixed(1)} ns; an ALU ` +
-        `instruction ${insnNs.toFixed(1)} ns (${
-          (1000 / insnNs).toFixed(1)
-        } M/s in long quanta), one of the contended workload ${
-          soloNs.toFixed(1)
-        } ns. Picks against the instructions they schedule: quantum ≤ ${DEFAULT_QUANTUM} ` +
-        `${share(DEFAULT_QUANTUM, insnNs)} × (ALU) / ${
-          share(DEFAULT_QUANTUM, soloNs)
-        } × (contended mix); quantum ≤ 4 ${share(4, insnNs)} × / ${
-          share(4, soloNs)
-        } ×`,
-    );
-  }
+  });
 }
 
 if (import.meta.main) table();

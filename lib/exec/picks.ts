@@ -69,6 +69,8 @@ export interface PickHost {
   pickStart: number;
   /** Set (by the scheduler) to end the run at the next pick. */
   stop: boolean;
+  /** Picks drawn so far (a statistic: the engine's and the scheduler's). */
+  picks: number;
   /** Instructions retired per slot during the run. */
   readonly retired: Float64Array;
   /** Spins per slot during the run. */
@@ -116,6 +118,7 @@ export function drawPick(host: PickHost): ExecState | undefined {
 function draw(host: PickHost): boolean {
   const left = host.limit - host.clock;
   if (host.stop || left <= 0) return false;
+  host.picks++;
   host.slot = host.prng.below(host.count);
   const quantum = 1 + host.prng.below(host.maxQuantum);
   host.quantum = quantum < left ? quantum : left;

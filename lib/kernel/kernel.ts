@@ -109,13 +109,14 @@ export class Kernel {
       ma: undefined,
       now: () => this.now(),
     };
+    const maxQuantum = Math.max(1, options.maxQuantum ?? 8);
     this.scheduler = new Scheduler({
       cpus: this.cpus,
       prng: this.prng,
-      maxQuantum: Math.max(1, options.maxQuantum ?? 8),
+      maxQuantum,
       schedule: options.schedule ?? [],
       step: stepWith(this.engine),
-      runPicks: picksWith(this.engine),
+      runPicks: picksWith(this.engine, maxQuantum),
       pickRuns: options.pickRuns,
       host: this.host,
     });
@@ -245,10 +246,10 @@ export class Kernel {
 
   /** Runs until every CPU is idle or stuck, or `maxSteps` scheduler steps pass. */
   run(options: { maxSteps?: number } = {}): RunSummary {
-    const { steps, outcome } = this.scheduler.run(
+    const { steps, picks, outcome } = this.scheduler.run(
       options.maxSteps ?? 100_000_000,
     );
-    return { steps, outcome, reports: [...this.reports] };
+    return { steps, picks, outcome, reports: [...this.reports] };
   }
 
   /** The CPU with number `id`, or a RangeError. */

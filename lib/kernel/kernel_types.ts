@@ -29,7 +29,10 @@ export interface KernelOptions {
   /**
    * What executes programs: `interp` (default) or `jit`. Both give the same
    * results and the same interleaving for a seed; the JIT pays off with
-   * longer quanta (`maxQuantum` ≥ 64).
+   * longer quanta (`maxQuantum` ≥ 64). Below a quantum of 16 the JIT's
+   * scheduler picks run on the interpreter's loop, which is faster there
+   * (the JIT still runs nested NMI handlers, test runs and picks the
+   * scheduler completes itself).
    */
   readonly engine?: Engine;
   /**
@@ -73,6 +76,8 @@ export interface ProgramRuntime {
 export interface RunSummary {
   /** Scheduler steps taken (instructions retired plus steps spent spinning). */
   readonly steps: number;
+  /** Scheduler picks made: a CPU chosen, for a quantum of up to `maxQuantum` steps. */
+  readonly picks: number;
   /** `idle`: all work done; `hung`: every CPU left is deadlocked or spins forever; `limit`. */
   readonly outcome: "idle" | "hung" | "limit";
   /** Problems found (deadlocks, bad unlocks, faults). */

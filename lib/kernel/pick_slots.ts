@@ -39,6 +39,8 @@ export class PickSlots {
   limit = 0;
   /** Set when the runnable CPUs may have changed: the engine's run of picks ends at the next pick. */
   stop = false;
+  /** Picks drawn so far, by the engine or the scheduler. */
+  picks = 0;
   /** Instructions the engine's run retired, by slot. */
   readonly retired: Float64Array;
   /** Spins in the engine's run, by slot. */

@@ -126,11 +126,13 @@ export class Scheduler extends PickSlots implements PickHost {
 
   /**
    * Runs until every CPU is idle or stuck, or `maxSteps` steps pass;
-   * returns the steps taken and how the run ended.
+   * returns the steps taken, the picks made and how the run ended.
    */
-  run(maxSteps: number): { steps: number; outcome: RunSummary["outcome"] } {
+  run(
+    maxSteps: number,
+  ): { steps: number; picks: number; outcome: RunSummary["outcome"] } {
     this.limit = this.clock + maxSteps;
-    const start = this.clock;
+    const start = this.clock, picksBefore = this.picks;
     this.runnableStale = true;
     let code = SLICE_DONE;
     while (code === SLICE_DONE) code = this.runSlice(SLICE_PICKS);
@@ -139,7 +141,11 @@ export class Scheduler extends PickSlots implements PickHost {
       : code === SLICE_LIMIT
       ? "limit"
       : "idle";
-    return { steps: this.clock - start, outcome };
+    return {
+      steps: this.clock - start,
+      picks: this.picks - picksBefore,
+      outcome,
+    };
   }
 
   /**
@@ -178,10 +184,12 @@ export class Scheduler extends PickSlots implements PickHost {
       const left = this.limit - this.clock;
       if (left <= 0) return SLICE_LIMIT;
       if (this.scheduleAt < schedule.length) {
+        this.picks++;
         maySpin = this.runCpu(this.pick(runnable, count), 1);
       } else if (this.pickRuns) {
         maySpin = this.runEnginePicks();
       } else {
+        this.picks++;
         const cpu = runnable[prng.below(count)];
         const quantum = 1 + prng.below(maxQuantum);
         maySpin = this.runCpu(cpu, quantum < left ? quantum : left);
@@ -223,7 +231,9 @@ export class Scheduler extends PickSlots implements PickHost {
     }
     if (this.runnableStale) return false;
     this.fillSlot(slot, this.host.ma);
-    if (maySpin && this.allSpinning(this.count)) {
+    // every runnable CPU spins: the slots count them (each slot's count is
+    // refreshed whenever its CPU's spinning can change: here, and unwait)
+    if (maySpin && this.spinningCount === this.count) {
       this.lastSpun = true;
       return false;
     }

@@ -40,6 +40,7 @@ class TestHost implements PickHost {
   runningBase = 0;
   pickStart = 0;
   stop = false;
+  picks = 0;
   retired: Float64Array;
   spins: Float64Array;
   slot = 0;
@@ -80,10 +81,10 @@ for (
     const host = new TestHost(3, 5000);
     run(host);
     // the same draws, made here: slot, then quantum, cut at the limit
-    const draws = new Prng(42), expected = [0, 0, 0];
-    for (let clock = 0; clock < 5000;) {
-      const slot = draws.below(3);
-      const quantum = Math.min(1 + draws.below(4), 5000 - clock);
+    const draws = { prng: new Prng(42), picks: 0 }, expected = [0, 0, 0];
+    for (let clock = 0; clock < 5000; draws.picks++) {
+      const slot = draws.prng.below(3);
+      const quantum = Math.min(1 + draws.prng.below(4), 5000 - clock);
       expected[slot] += quantum;
       clock += quantum;
     }
@@ -91,6 +92,7 @@ for (
     deepEqual([...host.retired], expected);
     equal(host.clock, 5000);
     equal(host.slow.length, 0);
+    equal(host.picks, draws.picks);
   });
 
   Deno.test(`${engine}: a spin costs one step; a free lock runs again; the rest goes to the host`, () => {

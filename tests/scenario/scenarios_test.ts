@@ -41,11 +41,20 @@ for (const scenario of scenarios) {
 
 for (const scenario of scenarios) {
   Deno.test(`scenario '${scenario.name}': the JIT gives the same trace as the interpreter`, async () => {
-    for (const seed of [1, 2, 3]) {
-      const interp = await runScenario(scenario, seed, { engine: "interp" });
-      const jit = await runScenario(scenario, seed, { engine: "jit" });
-      equal(jit.traceHash, interp.traceHash, `seed ${seed}`);
-      equal(jit.ok, interp.ok);
+    // at the scenario's quantum, and at one long enough for the JIT's own
+    // runs of picks (shorter quanta run their picks on the interpreter's)
+    const longQuanta: Scenario = {
+      ...scenario,
+      kernel: { ...scenario.kernel, maxQuantum: 64 },
+    };
+    for (const variant of [scenario, longQuanta]) {
+      for (const seed of [1, 2, 3]) {
+        const interp = await runScenario(variant, seed, { engine: "interp" });
+        const jit = await runScenario(variant, seed, { engine: "jit" });
+        const q = variant.kernel?.maxQuantum ?? "default";
+        equal(jit.traceHash, interp.traceHash, `seed ${seed}, quantum ${q}`);
+        equal(jit.ok, interp.ok);
+      }
     }
   });
 }

@@ -158,7 +158,24 @@ function runPicksJit(host: PickHost): void {
   runPicksStepwise(host, stepJit);
 }
 
-/** The run of scheduler picks of `engine` (see `picks.ts`). */
-export function picksWith(engine: Engine): (host: PickHost) => void {
-  return engine === "jit" ? runPicksJit : runPicks;
+/**
+ * Scheduler quanta below this many instructions run their picks on the
+ * interpreter's loop even for the JIT engine: that loop goes from one
+ * CPU's state to the next without returning, where every pick on the JIT
+ * enters generated code again, which costs more than the few
+ * instructions it would save (see bench/kernel_bench.ts).
+ */
+export const JIT_PICKS_MIN_QUANTUM = 16;
+
+/**
+ * The run of scheduler picks of `engine` (see `picks.ts`) for quanta of up
+ * to `maxQuantum` instructions.
+ */
+export function picksWith(
+  engine: Engine,
+  maxQuantum: number,
+): (host: PickHost) => void {
+  return engine === "jit" && maxQuantum >= JIT_PICKS_MIN_QUANTUM
+    ? runPicksJit
+    : runPicks;
 }
