@@ -125,18 +125,24 @@ export {
 // Maps and the allocator of the simulated kernel
 export * from "./lib/kernel/maps/mod.ts";
 export {
-  type ActiveHook,
   BpfMemAlloc,
   type BpfMemAllocEnv,
   bpfMemAllocInit,
-  type CpuAllocContext,
+} from "./lib/kernel/mem_alloc.ts";
+export type {
+  ActiveHook,
+  CpuAllocContext,
+} from "./lib/kernel/mem_alloc_irq.ts";
+export {
   MemAllocError,
   type MemAllocErrorKind,
   type MemAllocErrorSites,
-  type MemAllocStats,
-  type MemCacheSnapshot,
-  type ObjectInfo,
-} from "./lib/kernel/mem_alloc.ts";
+} from "./lib/kernel/mem_alloc_error.ts";
+export type {
+  MemAllocStats,
+  MemCacheSnapshot,
+  ObjectInfo,
+} from "./lib/kernel/mem_alloc_stats.ts";
 export {
   BPF_MEM_ALLOC_MAX_UNIT,
   BPF_MEM_CACHE_SIZES,

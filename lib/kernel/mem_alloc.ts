@@ -31,8 +31,7 @@ import {
 import type { MemAllocError } from "./mem_alloc_error.ts";
 import {
   type MemAllocStats,
-  type MemCacheSnapshot,
-  memCacheSnapshot,
+  memAllocStats,
   type ObjectInfo,
 } from "./mem_alloc_stats.ts";
 import { BpfMemCache } from "./mem_cache.ts";
@@ -53,17 +52,7 @@ export {
 } from "./mem_cache_sizes.ts";
 export { BpfMemCache } from "./mem_cache.ts";
 export type { MemCacheStats } from "./mem_unit.ts";
-export {
-  MemAllocError,
-  type MemAllocErrorKind,
-  type MemAllocErrorSites,
-} from "./mem_alloc_error.ts";
-export type {
-  MemAllocStats,
-  MemCacheSnapshot,
-  ObjectInfo,
-} from "./mem_alloc_stats.ts";
-export type { ActiveHook, CpuAllocContext } from "./mem_alloc_irq.ts";
+export { MemAllocError } from "./mem_alloc_error.ts";
 
 /** The machine an allocator lives in. */
 export interface BpfMemAllocEnv {
@@ -222,16 +211,12 @@ export class BpfMemAlloc implements MemCacheHost {
 
   /** Counters of every cache and the totals. */
   stats(): MemAllocStats {
-    const caches: MemCacheSnapshot[] = [];
-    for (const perCpu of this.caches) {
-      for (const c of perCpu) caches.push(memCacheSnapshot(c));
-    }
-    return {
-      caches,
-      inUse: this.liveObjects,
-      slabUnits: this.slab,
-      mappedRegions: this.regions.mappedCount,
-    };
+    return memAllocStats(
+      this.caches,
+      this.liveObjects,
+      this.slab,
+      this.regions.mappedCount,
+    );
   }
 
   /**

@@ -55,3 +55,17 @@ export function memCacheSnapshot(c: BpfMemCache): MemCacheSnapshot {
     cached: c.cachedUnits(),
   };
 }
+
+/** An allocator's statistics: every cache's counters, and the totals. */
+export function memAllocStats(
+  caches: readonly (readonly BpfMemCache[])[],
+  inUse: number,
+  slabUnits: number,
+  mappedRegions: number,
+): MemAllocStats {
+  const snapshots: MemCacheSnapshot[] = [];
+  for (const perCpu of caches) {
+    for (const c of perCpu) snapshots.push(memCacheSnapshot(c));
+  }
+  return { caches: snapshots, inUse, slabUnits, mappedRegions };
+}

@@ -66,8 +66,34 @@ export class PickSlots {
     this.spinningSlots = new Uint8Array(cpus);
   }
 
+  /** True when each of the first `count` runnable CPUs spins on a lock. */
+  protected allSpinning(count: number): boolean {
+    const runnable = this.runnable;
+    for (let i = 0; i < count; i++) {
+      const contexts = runnable[i].contexts;
+      const depth = contexts.length;
+      if (depth === 0 || !contexts[depth - 1].spinning) return false;
+    }
+    return true;
+  }
+
+  /**
+   * Lists the runnable ones of `cpus`, in CPU order, into {@link runnable} (a reused
+   * array whose length is never cut: V8 would drop the backing store).
+   */
+  protected listRunnable(cpus: readonly Cpu[]): void {
+    const runnable = this.runnable;
+    let count = 0;
+    for (let i = 0; i < cpus.length; i++) {
+      const c = cpus[i];
+      if (c.runnable) runnable[count++] = c;
+    }
+    this.count = count;
+    this.clearSpinning();
+  }
+
   /** The runnable CPUs changed: no slot spins until filled again. */
-  protected clearSpinning(): void {
+  private clearSpinning(): void {
     this.spinningSlots.fill(0);
     this.spinningCount = 0;
   }

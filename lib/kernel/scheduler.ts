@@ -166,7 +166,8 @@ export class Scheduler extends PickSlots implements PickHost {
     let maySpin = true;
     for (let p = 0; p < picks; p++) {
       if (this.runnableStale) {
-        this.listRunnable();
+        this.listRunnable(this.cpus);
+        this.runnableStale = false;
         maySpin = true;
       }
       const count = this.count;
@@ -238,33 +239,6 @@ export class Scheduler extends PickSlots implements PickHost {
       return false;
     }
     return true;
-  }
-
-  /** True when each of the first `count` runnable CPUs spins on a lock. */
-  private allSpinning(count: number): boolean {
-    const runnable = this.runnable;
-    for (let i = 0; i < count; i++) {
-      const contexts = runnable[i].contexts;
-      const depth = contexts.length;
-      if (depth === 0 || !contexts[depth - 1].spinning) return false;
-    }
-    return true;
-  }
-
-  /**
-   * Lists the runnable CPUs, in CPU order, into {@link runnable} (a reused
-   * array whose length is never cut: V8 would drop the backing store).
-   */
-  private listRunnable(): void {
-    const cpus = this.cpus, runnable = this.runnable;
-    let count = 0;
-    for (let i = 0; i < cpus.length; i++) {
-      const c = cpus[i];
-      if (c.runnable) runnable[count++] = c;
-    }
-    this.count = count;
-    this.runnableStale = false;
-    this.clearSpinning();
   }
 
   /**
