@@ -109,7 +109,7 @@ export class Kernel {
       ma: undefined,
       now: () => this.now(),
     };
-    const maxQuantum = Math.max(1, options.maxQuantum ?? 8);
+    const maxQuantum = Math.max(1, options.maxQuantum ?? 16);
     this.scheduler = new Scheduler({
       cpus: this.cpus,
       prng: this.prng,

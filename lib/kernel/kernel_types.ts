@@ -16,8 +16,9 @@ export interface KernelOptions {
   readonly seed?: number;
   /**
    * Longest run of instructions a CPU gets before the scheduler picks again
-   * (default 8: each pick runs 1 … 8, so a switch may fall between any two
-   * instructions; scenarios about races pin 4).
+   * (default 16: each pick runs 1 … 16, so a switch may fall between any
+   * two instructions — on average every 8.5; scenarios about races pin 4,
+   * where one falls every 2.5).
    */
   readonly maxQuantum?: number;
   /** Explicit schedule: CPU ids in turn, one instruction each; then seeded choice. */
