@@ -2,7 +2,7 @@
  * Runs of scheduler picks inside one engine call. A scheduler that
  * interleaves CPUs a few instructions at a time would otherwise enter the
  * engine once per pick, and entering it (loading a state's registers and
- * program, setting up the loop) costs more than the 1–4 instructions a
+ * program, setting up the loop) costs as much as the few instructions a
  * pick runs. Here the engine draws the picks itself — the same draws, in
  * the same order, as the scheduler's own loop — and switches between the
  * states of the runnable CPUs. A pick of a CPU that spins on a lock held

@@ -37,7 +37,10 @@ export class PickSlots {
   count = 0;
   /** The step at which the current run stops. */
   limit = 0;
-  /** Set when the runnable CPUs may have changed: the engine's run of picks ends at the next pick. */
+  /**
+   * Set when the runnable CPUs, or what they need, may have changed: the
+   * engine's run of picks ends at the next pick.
+   */
   stop = false;
   /** Picks drawn so far, by the engine or the scheduler. */
   picks = 0;
@@ -78,8 +81,9 @@ export class PickSlots {
   }
 
   /**
-   * Lists the runnable ones of `cpus`, in CPU order, into {@link runnable} (a reused
-   * array whose length is never cut: V8 would drop the backing store).
+   * Lists the runnable ones of `cpus`, in CPU order, into {@link runnable}
+   * (a reused array whose length is never cut: V8 would drop the backing
+   * store).
    */
   protected listRunnable(cpus: readonly Cpu[]): void {
     const runnable = this.runnable;

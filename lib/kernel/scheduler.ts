@@ -5,6 +5,13 @@
  * explicit schedule) — keeps the simulated clock (one ns per step), lets
  * spinning CPUs burn steps, delivers NMIs and runs queued irq_work where
  * interrupts are on. The same seed gives the same interleaving.
+ *
+ * Most picks are not made here: the engine draws them itself and runs one
+ * CPU's state after another in a single call (`exec/picks.ts`, the slot
+ * tables in `pick_slots.ts`), handing back each pick that needs more than
+ * running or spinning (`slowPick`). `pickRuns: false` makes every pick
+ * here, one engine call each — the same interleaving, the reference the
+ * runs are tested against.
  * @module
  */
 import type { PickHost } from "../exec/picks.ts";

@@ -36,7 +36,8 @@ import {
   printLineInfo,
   printVerifierState,
 } from "./log.ts";
-import { isStateVisited, updateBranchCounts } from "./prune.ts";
+import { isStateVisited } from "./prune.ts";
+import { updateBranchCounts } from "./state_counts.ts";
 import { pushJmpHistory } from "./precision.ts";
 import { logLiveRegs } from "./liveness.ts";
 import {

@@ -19,6 +19,7 @@
 import type { Env } from "./env.ts";
 import { EINVAL } from "./env.ts";
 import { liveRegsOf } from "./liveness.ts";
+import { evictedCount, updatePeakStates } from "./state_counts.ts";
 import { printLineInfo, printVerifierState } from "./log.ts";
 import {
   markAllScalarsImprecise,
@@ -254,33 +255,6 @@ function statesMaybeLooping(old: VerifierState, cur: VerifierState): boolean {
   return true;
 }
 
-/** Evicted checkpoints still running (`free_list_size`), per load. */
-const FREE_LIST = new WeakMap<Env, { size: number }>();
-
-function freeList(env: Env): { size: number } {
-  let f = FREE_LIST.get(env);
-  if (!f) FREE_LIST.set(env, f = { size: 0 });
-  return f;
-}
-
-// mirrors update_peak_states()
-function updatePeakStates(env: Env): void {
-  const n = env.liveStates + freeList(env).size;
-  if (n > env.peakStates) env.peakStates = n;
-}
-
-/** Mirrors `update_branch_counts()`: one path from `vs` has finished. */
-export function updateBranchCounts(env: Env, vs: VerifierState): void {
-  let st = vs.parent;
-  while (st) {
-    st.branches--;
-    if (st.branches > 0) break;
-    // maybe_free_verifier_state(): an evicted state is released now
-    if (st.evicted) freeList(env).size--;
-    st = st.state.parent;
-  }
-}
-
 // the infinite-loop check against a state still being explored
 function checkLooping(env: Env, idx: number, old: VerifierState): void {
   const cur = env.cur;
@@ -386,7 +360,7 @@ export function isStateVisited(env: Env, idx: number): boolean {
       env.liveStates--;
       if (cp.branches) {
         cp.evicted = true;
-        freeList(env).size++;
+        evictedCount(env).size++;
       }
     }
   }
