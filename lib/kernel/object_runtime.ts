@@ -26,7 +26,7 @@ import {
   loadObjectIntoKernel,
 } from "./object_loader.ts";
 import type { Kernel, LoadedProgram, ProgramRuntime } from "./kernel.ts";
-import { mapHelpers } from "./map_helpers.ts";
+import { objectHelpers } from "./object_helpers.ts";
 import type { StateOwner } from "./helpers.ts";
 import { formatAddress } from "../exec/fault.ts";
 import type { CallContext } from "../exec/state.ts";
@@ -199,7 +199,7 @@ export function kernelProgram(
     : undefined;
   let runtime = RUNTIMES.get(loaded);
   if (runtime === undefined) {
-    const helpers = new Map(mapHelpers(loaded.registry));
+    const helpers = objectHelpers(loaded);
     for (const [id, fn] of loaded.helpers) helpers.set(id, fn);
     runtime = { helpers, kfuncs: loaded.kfuncs };
     RUNTIMES.set(loaded, runtime);

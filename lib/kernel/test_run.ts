@@ -14,7 +14,8 @@ import { type Engine, stepWith } from "../exec/jit/step_jit.ts";
 import { regionAddress } from "../exec/memory.ts";
 import { ExecState, type HelperFn, type KfuncFn } from "../exec/state.ts";
 import { kernelHelpers, type StateOwner } from "./helpers.ts";
-import { type MapHelperLog, mapHelpers } from "./map_helpers.ts";
+import type { MapHelperLog } from "./map_helpers.ts";
+import { objectHelpers } from "./object_helpers.ts";
 import {
   compileObjectProgram,
   findProgram,
@@ -23,9 +24,7 @@ import {
 import { EINVAL, ENOTSUPP } from "./maps/map.ts";
 import { BPF_FUNC_tail_call, tailCallHelper } from "./prog_array.ts";
 import { ETH_HLEN, SkbContext, XdpContext } from "./test_run_ctx.ts";
-
-/** `EFAULT`: what `bpf_skb_load_bytes()` returns out of the packet. */
-const EFAULT = 14;
+import { skbHelpers, xdpHelpers } from "./packet_helpers.ts";
 /** The input the oracle uses when given none: 64 zero bytes. */
 export const DEFAULT_TEST_DATA_SIZE = 64;
 /** Steps one run may take before it is called runaway. */
@@ -144,7 +143,7 @@ export function testRun(
       }),
     report: (_cpu, message) => kernel.reports.push(message),
   });
-  for (const [id, fn] of mapHelpers(loaded.registry, log)) helpers.set(id, fn);
+  for (const [id, fn] of objectHelpers(loaded, log)) helpers.set(id, fn);
   for (const [id, fn] of loaded.helpers) helpers.set(id, fn);
   helpers.set(
     BPF_FUNC_tail_call,
@@ -266,85 +265,4 @@ function buildContext(
       space.unmapRegion(skb.address);
     },
   };
-}
-
-/** Helper ids of the packet helpers. */
-export const PACKET_HELPER = {
-  skb_store_bytes: 9,
-  skb_load_bytes: 26,
-  xdp_adjust_head: 44,
-  xdp_adjust_meta: 54,
-  xdp_adjust_tail: 65,
-  xdp_load_bytes: 189,
-  xdp_store_bytes: 190,
-} as const;
-
-/** `BPF_F_RECOMPUTE_CSUM | BPF_F_INVALIDATE_HASH`: the flags skb_store_bytes knows. */
-const SKB_STORE_FLAGS = 3;
-
-/**
- * `bpf_skb_load_bytes()` / `bpf_skb_store_bytes()` between the packet
- * (`data … data_end`) and `buf`: -EFAULT out of the packet (a failed load
- * zeroes `buf`). The test skb has no checksum to recompute.
- */
-function skbHelpers(skb: SkbContext): Map<number, HelperFn> {
-  return new Map<number, HelperFn>([
-    [PACKET_HELPER.skb_load_bytes, (vm) => {
-      const offset = vm.arg(2), to = vm.arg(3), len = vm.argLo(4) >>> 0;
-      const data = skb.packet.data();
-      if (offset + BigInt(len) > BigInt(data.length)) {
-        vm.mem.writeBytes(to, new Uint8Array(len));
-        return -EFAULT;
-      }
-      const at = Number(offset);
-      vm.mem.writeBytes(to, data.slice(at, at + len));
-      return 0;
-    }],
-    [PACKET_HELPER.skb_store_bytes, (vm) => {
-      const offset = vm.arg(2), from = vm.arg(3), len = vm.argLo(4) >>> 0;
-      if (vm.arg(5) & ~BigInt(SKB_STORE_FLAGS)) return -EINVAL;
-      const data = skb.packet.data();
-      if (offset + BigInt(len) > BigInt(data.length)) return -EFAULT;
-      data.set(vm.mem.readBytes(from, len), Number(offset));
-      return 0;
-    }],
-  ]);
-}
-
-/**
- * The bytes `bpf_xdp_pointer()` finds at `offset` for `len`: -EFAULT for
- * sizes over 0xffff, -EINVAL past the (linear) packet.
- */
-function xdpBytes(
-  xdp: XdpContext,
-  offset: bigint,
-  len: number,
-): Uint8Array | number {
-  if (offset > 0xffffn || len > 0xffff) return -EFAULT;
-  const data = xdp.packet.data();
-  if (offset + BigInt(len) > BigInt(data.length)) return -EINVAL;
-  const at = Number(offset);
-  return data.subarray(at, at + len);
-}
-
-/** The XDP packet helpers: head, meta and tail adjustment, load and store. */
-function xdpHelpers(xdp: XdpContext): Map<number, HelperFn> {
-  return new Map<number, HelperFn>([
-    [PACKET_HELPER.xdp_adjust_head, (vm) => xdp.adjustHead(vm.argLo(2))],
-    [PACKET_HELPER.xdp_adjust_meta, (vm) => xdp.adjustMeta(vm.argLo(2))],
-    [PACKET_HELPER.xdp_adjust_tail, (vm) => xdp.adjustTail(vm.argLo(2))],
-    [PACKET_HELPER.xdp_load_bytes, (vm) => {
-      const bytes = xdpBytes(xdp, vm.arg(2), vm.argLo(4) >>> 0);
-      if (typeof bytes === "number") return bytes;
-      vm.mem.writeBytes(vm.arg(3), bytes);
-      return 0;
-    }],
-    [PACKET_HELPER.xdp_store_bytes, (vm) => {
-      const len = vm.argLo(4) >>> 0;
-      const bytes = xdpBytes(xdp, vm.arg(2), len);
-      if (typeof bytes === "number") return bytes;
-      bytes.set(vm.mem.readBytes(vm.arg(3), len));
-      return 0;
-    }],
-  ]);
 }

@@ -1,0 +1,37 @@
+/**
+ * The helpers a loaded object's programs get beyond the kernel's own
+ * (`helpers.ts`: time, CPU id, random numbers, spin locks): the map
+ * helpers, the generic helpers (`generic_helpers.ts`: more clocks, the
+ * current task, strings, probe reads, per-CPU pointers …) and the dynptr,
+ * timer and map-iteration helpers (`dynptr_helpers.ts`). One table serves
+ * the simulated kernel's CPUs and `BPF_PROG_TEST_RUN` alike.
+ * @module
+ */
+import type { HelperFn } from "../exec/state.ts";
+import { dynptrHelpers } from "./dynptr_helpers.ts";
+import { genericHelpers } from "./generic_helpers.ts";
+import { type MapHelperLog, mapHelpers } from "./map_helpers.ts";
+import type { LoadedObject } from "./object_loader.ts";
+
+/**
+ * The object-level helpers of `loaded`, by id; `log` collects what the
+ * printing helpers print (a fresh one per run when omitted).
+ */
+export function objectHelpers(
+  loaded: LoadedObject,
+  log: MapHelperLog = { printk: [] },
+): Map<number, HelperFn> {
+  const helpers = new Map(mapHelpers(loaded.registry, log));
+  const env = { loaded, log };
+  for (const [id, fn] of genericHelpers(env)) helpers.set(id, fn);
+  for (const [id, fn] of dynptrHelpers(env)) helpers.set(id, fn);
+  return helpers;
+}
+
+/** What {@link objectHelpers}' parts get: the loaded object and the print log. */
+export interface ObjectHelperEnv {
+  /** The object (its kernel, maps by address, callbacks). */
+  readonly loaded: LoadedObject;
+  /** Where `bpf_trace_printk` and kin print. */
+  readonly log: MapHelperLog;
+}
