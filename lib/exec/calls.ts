@@ -4,6 +4,7 @@
  * legacy packet loads. Each takes the state and the slot index it runs at.
  * @module
  */
+import { helperName } from "../isa/helper_ids.ts";
 import { ExecError, MemoryFault } from "./fault.ts";
 import {
   BPF_ADD,
@@ -64,11 +65,23 @@ export function exitFrame(state: ExecState): number {
   return frames[base + 10];
 }
 
-/** Finds helper `id` or raises the kernel's "invalid func" as an ExecError. */
+/**
+ * Finds helper `id`, or raises an ExecError: the kernel's `invalid func
+ * unknown#id` for an id that names no helper, and for a helper this
+ * runtime does not provide, its name and that it is not modelled.
+ */
 export function helperById(state: ExecState, id: number, pc: number): HelperFn {
   const fn = id >= 0 ? state.helpers[id] : undefined;
-  if (fn === undefined) throw new ExecError(pc, `invalid func unknown#${id}`);
+  if (fn === undefined) throw new ExecError(pc, missingHelper(id));
   return fn;
+}
+
+/** Why helper `id` cannot be called here (see {@link helperById}). */
+function missingHelper(id: number): string {
+  const name = id > 0 ? helperName(id) : undefined;
+  return name === undefined
+    ? `invalid func unknown#${id}`
+    : `helper ${name}#${id} is not modelled by bpfsim's runtime here`;
 }
 
 /** Finds kfunc `btfId` or raises an ExecError. */

@@ -191,8 +191,18 @@ Deno.test("helpers", async (t) => {
     }
   });
   await t.step("an unknown helper is an ExecError at the call", () => {
+    const e = execErrorOf([mov(0, 0), call(999), exit()]);
+    assertEquals([e.insnIndex, e.reason], [1, "invalid func unknown#999"]);
+  });
+  await t.step("a helper the runtime lacks is named in the error", () => {
     const e = execErrorOf([mov(0, 0), call(99), exit()]);
-    assertEquals([e.insnIndex, e.reason], [1, "invalid func unknown#99"]);
+    assertEquals(
+      [e.insnIndex, e.reason],
+      [
+        1,
+        "helper bpf_skc_lookup_tcp#99 is not modelled by bpfsim's runtime here",
+      ],
+    );
   });
   await t.step("a helper throwing a plain Error becomes an ExecError", () => {
     const e = execErrorOf([call(1), exit()], {

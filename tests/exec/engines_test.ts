@@ -184,7 +184,7 @@ const CASES: Case[] = [
   { name: "falling off the end", parts: [mov(0, 1)], error: "insn 0: fell off the end of the program", },
   { name: "a jump out of range", parts: [mov(0, 1), ja(5), exit()], error: "insn 1: jump out of range from insn 1 to 7", },
   { name: "a jump into the middle of lddw", parts: [ja(1), lddw(0, 1n), exit()], error: "insn 2: jump into the middle of ldimm64 insn", },
-  { name: "an unknown helper", parts: [mov(0, 0), call(99), exit()], error: "insn 1: invalid func unknown#99", },
+  { name: "an unknown helper", parts: [mov(0, 0), call(999), exit()], error: "insn 1: invalid func unknown#999", },
   { name: "unbounded recursion", parts: [callLocal(-1), exit()], error: "insn 0: the call stack of 9 frames is too deep", },
 ];
 
