@@ -200,6 +200,9 @@ export {
   type SkbRunKind,
   XdpContext,
 } from "./lib/kernel/test_run_ctx.ts";
+export type { TunnelInfo } from "./lib/kernel/packet_tunnel.ts";
+export type { PerfSample, SentSignal } from "./lib/kernel/generic_helpers.ts";
+export { NOT_MODELLED_HELPERS } from "./lib/kernel/helper_coverage.ts";
 
 // Scenarios
 export { renderTimeline, timelineModel } from "./lib/scenario/timeline.ts";

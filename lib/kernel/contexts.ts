@@ -35,6 +35,11 @@ export interface ContextHost {
   readonly ma: BpfMemAlloc | undefined;
   /** Simulated time. */
   now(): number;
+  /**
+   * Fires the BPF timers due at `now` and returns the next expiry (see
+   * `timer_softirq.ts`); unset while no loaded object may arm timers.
+   */
+  serviceTimers?: (now: number) => number | undefined;
 }
 
 /**

@@ -36,6 +36,11 @@ export interface StateOwner {
    * the middle of one of its helper calls.
    */
   readonly alone?: boolean;
+  /**
+   * Runs a timer callback in softirq context (`timer_softirq.ts`): above
+   * the CPU's running contexts, but not an NMI.
+   */
+  readonly softirq?: boolean;
 }
 
 /** What the helpers need from the kernel. */

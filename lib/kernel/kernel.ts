@@ -64,7 +64,8 @@ export class Kernel {
   /** The engine programs (and their callbacks) run on. */
   readonly engine: Engine;
   private ma: BpfMemAlloc | undefined;
-  private readonly helpers: Map<number, HelperFn>;
+  /** The kernel's own helpers (and those its options add), by id. */
+  readonly helpers: Map<number, HelperFn>;
   /** What starting and ending contexts needs of this kernel. */
   private readonly host: ContextHost & { ma: BpfMemAlloc | undefined };
   /** The interleaving of the CPUs, and the clock. */
@@ -242,6 +243,15 @@ export class Kernel {
         target.deadlocked = true;
       }
     });
+  }
+
+  /**
+   * Lets BPF timers fire: `service(now)` runs the callbacks due at `now`
+   * and returns the next expiry, where the scheduler stops its runs (the
+   * loader of objects whose programs may arm timers installs it).
+   */
+  enableTimers(service: (now: number) => number | undefined): void {
+    this.host.serviceTimers = service;
   }
 
   /** Runs until every CPU is idle or stuck, or `maxSteps` scheduler steps pass. */

@@ -75,7 +75,10 @@ export interface ProgramRuntime {
 
 /** How a call to {@link Kernel.run} ended. */
 export interface RunSummary {
-  /** Scheduler steps taken (instructions retired plus steps spent spinning). */
+  /**
+   * Scheduler steps taken: instructions retired, steps spent spinning, and
+   * idle time passed over to the next BPF timer expiry.
+   */
   readonly steps: number;
   /** Scheduler picks made: a CPU chosen, for a quantum of up to `maxQuantum` steps. */
   readonly picks: number;

@@ -8,6 +8,8 @@
  */
 import { ExecError } from "../exec/fault.ts";
 import type { CallContext, HelperFn } from "../exec/state.ts";
+import type { PerfSample } from "./generic_helpers_perf.ts";
+import type { SentSignal } from "./generic_helpers_task.ts";
 import type { StateOwner } from "./helpers.ts";
 import type { BpfMap } from "./maps/map.ts";
 import { EINVAL } from "./maps/map.ts";
@@ -36,6 +38,13 @@ export const MAP_HELPER = {
 export interface MapHelperLog {
   /** Every `bpf_trace_printk` line, formatted (what trace_pipe would show). */
   readonly printk: string[];
+  /**
+   * Samples `bpf_perf_event_output` wrote: when present, every perf event
+   * array slot holds its CPU's event (generic_helpers_perf.ts).
+   */
+  perfOutput?: PerfSample[];
+  /** Signals `bpf_send_signal*` sent (generic_helpers_task.ts), made on first use. */
+  signals?: SentSignal[];
 }
 
 /** The CPU a helper runs on: the state's owner when the kernel runs it, else 0. */

@@ -27,6 +27,9 @@ import {
 } from "./object_loader.ts";
 import type { Kernel, LoadedProgram, ProgramRuntime } from "./kernel.ts";
 import { objectHelpers } from "./object_helpers.ts";
+import { unwiredFieldFreer } from "./maps/special_fields.ts";
+import { timerFieldFreer } from "./timer_fire.ts";
+import { registerCallbackRuntime, serviceTimers } from "./timer_softirq.ts";
 import type { StateOwner } from "./helpers.ts";
 import { formatAddress } from "../exec/fault.ts";
 import type { CallContext } from "../exec/state.ts";
@@ -139,12 +142,19 @@ export function loadObjectWithRuntime(
     return n;
   });
   const loaded = loadObjectIntoKernel(kernel, object, {
-    fieldFreer: runtime === undefined ? undefined : graphFieldFreer(runtime),
+    // timers are freed here; kptrs, lists and rb-trees by the graph runtime
+    fieldFreer: timerFieldFreer(
+      kernel,
+      runtime === undefined
+        ? unwiredFieldFreer("a map without BTF")
+        : graphFieldFreer(runtime),
+    ),
     callbacks,
     kfuncs,
     helpers,
   });
   if (options.verify ?? kernel.verify) VERIFY.set(loaded, object);
+  kernel.enableTimers((now) => serviceTimers(kernel, now));
   return loaded;
 }
 
@@ -203,12 +213,12 @@ export function kernelProgram(
     for (const [id, fn] of loaded.helpers) helpers.set(id, fn);
     runtime = { helpers, kfuncs: loaded.kfuncs };
     RUNTIMES.set(loaded, runtime);
+    if (loaded.callbacks) registerCallbackRuntime(loaded.callbacks, runtime);
   }
   return { ...compileObjectProgram(loaded, name, rewritten), runtime };
 }
 
 const RUNTIMES = new WeakMap<LoadedObject, ProgramRuntime>();
-
 /**
  * A graph kfunc followed by the allocator's irq_work, when the kfunc queued
  * some and interrupts are on: in the kernel the allocator raises a self-IPI

@@ -7,6 +7,12 @@
  */
 import type { HelperFn } from "../exec/state.ts";
 import { EINVAL } from "./maps/map.ts";
+import { skbCsumHelpers } from "./packet_csum.ts";
+import { skbNetInfoHelpers, xdpNetInfoHelpers } from "./packet_net_info.ts";
+import { clearHash, skbOpsHelpers } from "./packet_skb_ops.ts";
+import { skbRoomHelpers } from "./packet_skb_room.ts";
+import { skbTunnelHelpers } from "./packet_tunnel.ts";
+import { skbVlanHelpers } from "./packet_vlan.ts";
 import type { SkbContext, XdpContext } from "./test_run_ctx.ts";
 
 /** `EFAULT`: what `bpf_skb_load_bytes()` returns out of the packet. */
@@ -25,18 +31,31 @@ export const PACKET_HELPER = {
 
 /** `BPF_F_RECOMPUTE_CSUM | BPF_F_INVALIDATE_HASH`: the flags skb_store_bytes knows. */
 const SKB_STORE_FLAGS = 3;
+/** `BPF_F_INVALIDATE_HASH`. */
+const INVALIDATE_HASH = 2n;
+/** `INT_MAX`: larger offsets are refused before any length check. */
+const INT_MAX = 0x7fffffffn;
 
 /**
  * `bpf_skb_load_bytes()` / `bpf_skb_store_bytes()` between the packet
  * (`data … data_end`) and `buf`: -EFAULT out of the packet (a failed load
- * zeroes `buf`). The test skb has no checksum to recompute.
+ * zeroes `buf`). The test skb has no checksum to recompute (never
+ * CHECKSUM_COMPLETE). With them, every skb helper of this folder: checksums,
+ * reshaping, VLAN, tunnel metadata, device and socket queries.
  */
 export function skbHelpers(skb: SkbContext): Map<number, HelperFn> {
   return new Map<number, HelperFn>([
+    ...skbCsumHelpers(skb),
+    ...skbOpsHelpers(skb),
+    ...skbRoomHelpers(skb),
+    ...skbVlanHelpers(skb),
+    ...skbTunnelHelpers(skb),
+    ...skbNetInfoHelpers(skb),
     [PACKET_HELPER.skb_load_bytes, (vm) => {
-      const offset = vm.arg(2), to = vm.arg(3), len = vm.argLo(4) >>> 0;
+      const offset = vm.arg(2) & 0xffffffffn, to = vm.arg(3);
+      const len = vm.argLo(4) >>> 0;
       const data = skb.packet.data();
-      if (offset + BigInt(len) > BigInt(data.length)) {
+      if (offset > INT_MAX || offset + BigInt(len) > BigInt(data.length)) {
         vm.mem.writeBytes(to, new Uint8Array(len));
         return -EFAULT;
       }
@@ -45,11 +64,17 @@ export function skbHelpers(skb: SkbContext): Map<number, HelperFn> {
       return 0;
     }],
     [PACKET_HELPER.skb_store_bytes, (vm) => {
-      const offset = vm.arg(2), from = vm.arg(3), len = vm.argLo(4) >>> 0;
-      if (vm.arg(5) & ~BigInt(SKB_STORE_FLAGS)) return -EINVAL;
+      const offset = vm.arg(2) & 0xffffffffn, from = vm.arg(3);
+      const len = vm.argLo(4) >>> 0, flags = vm.arg(5);
+      if (flags & ~BigInt(SKB_STORE_FLAGS)) return -EINVAL;
       const data = skb.packet.data();
-      if (offset + BigInt(len) > BigInt(data.length)) return -EFAULT;
+      if (offset > INT_MAX) return -EFAULT;
+      // bpf_try_make_writable(skb, offset + len): u32 arithmetic
+      if (((offset + BigInt(len)) & 0xffffffffn) > BigInt(data.length)) {
+        return -EFAULT;
+      }
       data.set(vm.mem.readBytes(from, len), Number(offset));
+      if (flags & INVALIDATE_HASH) clearHash(skb);
       return 0;
     }],
   ]);
@@ -71,9 +96,13 @@ function xdpBytes(
   return data.subarray(at, at + len);
 }
 
-/** The XDP packet helpers: head, meta and tail adjustment, load and store. */
+/**
+ * The XDP packet helpers: head, meta and tail adjustment, load and store,
+ * redirect, MTU check, FIB lookup and buffer length.
+ */
 export function xdpHelpers(xdp: XdpContext): Map<number, HelperFn> {
   return new Map<number, HelperFn>([
+    ...xdpNetInfoHelpers(xdp),
     [PACKET_HELPER.xdp_adjust_head, (vm) => xdp.adjustHead(vm.argLo(2))],
     [PACKET_HELPER.xdp_adjust_meta, (vm) => xdp.adjustMeta(vm.argLo(2))],
     [PACKET_HELPER.xdp_adjust_tail, (vm) => xdp.adjustTail(vm.argLo(2))],

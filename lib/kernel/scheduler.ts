@@ -64,6 +64,8 @@ const SLICE_PICKS = 1024;
 export class Scheduler extends PickSlots implements PickHost {
   /** Whether the engine's run ended because every CPU spins. */
   private lastSpun = false;
+  /** The step at which the current run ends ({@link limit} may stop earlier, at a timer). */
+  private runLimit = 0;
   private readonly cpus: readonly Cpu[];
   private readonly schedule: readonly number[];
   private scheduleAt = 0;
@@ -138,7 +140,8 @@ export class Scheduler extends PickSlots implements PickHost {
   run(
     maxSteps: number,
   ): { steps: number; picks: number; outcome: RunSummary["outcome"] } {
-    this.limit = this.clock + maxSteps;
+    this.runLimit = this.clock + maxSteps;
+    this.limit = this.runLimit;
     const start = this.clock, picksBefore = this.picks;
     this.runnableStale = true;
     let code = SLICE_DONE;
@@ -178,7 +181,14 @@ export class Scheduler extends PickSlots implements PickHost {
         maySpin = true;
       }
       const count = this.count;
-      if (count === 0) return SLICE_IDLE;
+      if (count === 0) {
+        // idle CPUs still take timer interrupts: time jumps to the next
+        // expiry within the run, and the loop fires it
+        const next = this.host.serviceTimers?.(this.clock);
+        if (next === undefined || next > this.runLimit) return SLICE_IDLE;
+        this.clock = next;
+        continue;
+      }
       if (
         maySpin && this.allSpinning(count) && this.noneProgresses(count)
       ) {
@@ -188,6 +198,13 @@ export class Scheduler extends PickSlots implements PickHost {
           } spin on locks that are never released`,
         );
         return SLICE_HUNG;
+      }
+      if (this.host.serviceTimers !== undefined) {
+        // timers due now fire; runs stop at the next expiry
+        const next = this.host.serviceTimers(this.clock);
+        this.limit = next === undefined || next > this.runLimit
+          ? this.runLimit
+          : next;
       }
       const left = this.limit - this.clock;
       if (left <= 0) return SLICE_LIMIT;

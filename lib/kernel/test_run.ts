@@ -94,6 +94,8 @@ interface RunContext {
   readonly r1: bigint;
   readonly packetRegion: number;
   readonly helpers: ReadonlyMap<number, HelperFn>;
+  /** Registers who must learn the packet's new region id after a reshape. */
+  onPacketRemap(listener: (regionId: number) => void): void;
   dataOut(): Uint8Array | undefined;
   release(): void;
 }
@@ -162,6 +164,9 @@ export function testRun(
     name: `cpu${cpu.id}.test_run.stack`,
     clock: (s) => start + s.steps,
   });
+  const run = state;
+  // helpers that reshape an skb remap its packet: ld_abs must follow
+  ctx.onPacketRemap((id) => run.packetRegion = id);
   const runs = prog.type === "syscall" ? 1 : Math.max(1, opts.repeat ?? 1);
   try {
     let steps = 0;
@@ -226,6 +231,7 @@ function buildContext(
       r1: id === 0 ? 0n : regionAddress(id),
       packetRegion: 0,
       helpers: new Map(),
+      onPacketRemap: () => {},
       dataOut: () => undefined,
       release: () => {
         if (id !== 0) space.unmapRegion(regionAddress(id));
@@ -245,6 +251,7 @@ function buildContext(
       r1: xdp.address,
       packetRegion: 0,
       helpers: xdpHelpers(xdp),
+      onPacketRemap: () => {}, // XDP programs cannot use ld_abs
       dataOut: () => xdp.dataOut(),
       release: () => {
         xdp.packet.release();
@@ -259,6 +266,7 @@ function buildContext(
     r1: skb.address,
     packetRegion: skb.packet.regionId,
     helpers: skbHelpers(skb),
+    onPacketRemap: (listener) => skb.packet.onRemap = listener,
     dataOut: () => skb.dataOut(),
     release: () => {
       skb.packet.release();

@@ -13,27 +13,22 @@
  * @module
  */
 import type { AddressSpace, RegionAccessHook } from "../exec/memory.ts";
-import { regionAddress } from "../exec/memory.ts";
+import { ETH_HLEN, LOOPBACK_IFINDEX, PacketBuffer } from "./packet_buffer.ts";
+import type { TunnelInfo } from "./packet_tunnel.ts";
 import { SK_BUFF_OFFSETS, SK_BUFF_SIZE } from "../verifier/ctx_access/skb.ts";
-import { XDP_MD_OFFSETS, XDP_MD_SIZE } from "../verifier/ctx_access/xdp.ts";
 
-/** `ETH_HLEN`: the test run needs at least an Ethernet header. */
-export const ETH_HLEN = 14;
 /** `NET_SKB_PAD + NET_IP_ALIGN` on x86-64 (64 + 0): headroom of a test skb. */
 export const SKB_HEADROOM = 64;
-/** `XDP_PACKET_HEADROOM`. */
-export const XDP_PACKET_HEADROOM = 256;
-/** `sizeof(struct xdp_frame)`: `bpf_xdp_adjust_head()` keeps it free at the start. */
-export const XDP_FRAME_SIZE = 40;
-/**
- * `xdp_data_hard_end()` of a test run's buffer: one page (`frame_sz`)
- * less the `skb_shared_info` tailroom (`SKB_DATA_ALIGN(320)`).
- */
-export const XDP_DATA_HARD_END: number = 4096 - 320;
-/** `XDP_METADATA_MAX`-style limit of `xdp_metalen_invalid()`: 32 bytes, 4-aligned. */
-export const XDP_META_MAX = 32;
-/** `ifindex` of the loopback device, which the test run uses. */
-export const LOOPBACK_IFINDEX = 1;
+/** `SKB_DATA_ALIGN(sizeof(struct skb_shared_info))` on x86-64. */
+export const SKB_SHINFO_SIZE = 320;
+export { ETH_HLEN, LOOPBACK_IFINDEX, PacketBuffer } from "./packet_buffer.ts";
+export {
+  XDP_DATA_HARD_END,
+  XDP_FRAME_SIZE,
+  XDP_META_MAX,
+  XDP_PACKET_HEADROOM,
+  XdpContext,
+} from "./packet_xdp_ctx.ts";
 
 /** `PACKET_*` packet types (`skb->pkt_type`). */
 export const PACKET = {
@@ -43,81 +38,20 @@ export const PACKET = {
   OTHERHOST: 3,
 } as const;
 
-/** A packet buffer: `headroom` bytes, then the data; offsets index `buf`. */
-export class PacketBuffer {
-  /** Headroom and data. */
-  readonly buf: Uint8Array;
-  /** Offset of `data_meta`. */
-  metaOff: number;
-  /** Offset of `data`. */
-  dataOff: number;
-  /** Offset of `data_end`. */
-  endOff: number;
-  /** Region id of the program-visible packet (`data_meta … data_end`). */
-  regionId = 0;
-  private readonly space: AddressSpace;
-  private readonly writable: boolean;
-
-  /**
-   * Copies `data` after `headroom` bytes, in a buffer of at least
-   * `capacity` bytes (room to grow the tail), and maps the packet region.
-   */
-  constructor(
-    space: AddressSpace,
-    data: Uint8Array,
-    headroom: number,
-    writable: boolean,
-    capacity = 0,
-  ) {
-    this.space = space;
-    this.writable = writable;
-    this.buf = new Uint8Array(Math.max(capacity, headroom + data.length));
-    this.buf.set(data, headroom);
-    this.metaOff = this.dataOff = headroom;
-    this.endOff = headroom + data.length;
-    this.remap();
-  }
-
-  /** (Re)maps the region after `data_meta`, `data` or `data_end` moved. */
-  remap(): void {
-    if (this.regionId !== 0) {
-      this.space.unmapRegion(regionAddress(this.regionId));
-    }
-    this.regionId = this.space.mapRegionId(
-      "packet",
-      this.buf.subarray(this.metaOff, this.endOff),
-      { name: "packet", write: this.writable },
-    );
-  }
-
-  /** Address of byte `off` of `buf` (inside the packet region). */
-  address(off: number): bigint {
-    return regionAddress(this.regionId) + BigInt(off - this.metaOff);
-  }
-
-  /** Bytes `data … data_end`. */
-  data(): Uint8Array {
-    return this.buf.subarray(this.dataOff, this.endOff);
-  }
-
-  /** Unmaps the packet region. */
-  release(): void {
-    if (this.regionId !== 0) {
-      this.space.unmapRegion(regionAddress(this.regionId));
-    }
-    this.regionId = 0;
-  }
-}
-
 /** Reads `size` little-endian bytes at `off` of `bytes` as a bigint. */
-function readLe(bytes: Uint8Array, off: number, size: number): bigint {
+export function readLe(bytes: Uint8Array, off: number, size: number): bigint {
   let v = 0n;
   for (let i = size - 1; i >= 0; i--) v = (v << 8n) | BigInt(bytes[off + i]);
   return v;
 }
 
 /** Writes the low `size` bytes of `value` at `off`, little-endian. */
-function writeLe(bytes: Uint8Array, off: number, size: number, value: bigint) {
+export function writeLe(
+  bytes: Uint8Array,
+  off: number,
+  size: number,
+  value: bigint,
+): void {
   for (let i = 0; i < size; i++) {
     bytes[off + i] = Number((value >> BigInt(8 * i)) & 0xffn);
   }
@@ -180,7 +114,24 @@ export class SkbContext implements RegionAccessHook {
   readonly shadow: Uint8Array = new Uint8Array(SK_BUFF_SIZE);
   /** Address of the ctx region (r1). */
   readonly address: bigint;
-  private readonly kind: SkbRunKind;
+  /** Offset in `packet.buf` of the MAC header (`skb->mac_header`). */
+  macOff: number;
+  /** Offset in `packet.buf` of the network header (`skb->network_header`). */
+  netOff: number;
+  /** `skb->ip_summed`: `CHECKSUM_NONE` (0) in a test run. */
+  ipSummed = 0;
+  /** `skb->csum_level`. */
+  csumLevel = 0;
+  /** `skb->csum`, meaningful under `CHECKSUM_COMPLETE` only. */
+  csum = 0;
+  /** `skb->sw_hash || skb->l4_hash`: `skb_get_hash()` keeps `hash` as is. */
+  hashValid = false;
+  /** `skb->encapsulation`: set by an encapsulating `bpf_skb_adjust_room()`. */
+  encapsulation = false;
+  /** The metadata dst's tunnel info, once `bpf_skb_set_tunnel_key()` set one. */
+  tunnel: TunnelInfo | undefined = undefined;
+  /** Whether `data` starts at the MAC header (tc) or after it (socket filter). */
+  readonly kind: SkbRunKind;
 
   /** Builds the skb in `space` and maps its ctx and packet. */
   constructor(space: AddressSpace, data: Uint8Array, kind: SkbRunKind) {
@@ -190,7 +141,10 @@ export class SkbContext implements RegionAccessHook {
       kind.isL2 ? data : data.subarray(ETH_HLEN),
       SKB_HEADROOM + (kind.isL2 ? 0 : ETH_HLEN),
       kind.isL2,
+      skbBufferSize(data.length),
     );
+    this.macOff = SKB_HEADROOM;
+    this.netOff = SKB_HEADROOM + ETH_HLEN;
     // For a socket filter the MAC header still sits in the headroom.
     if (!kind.isL2) {
       this.packet.buf.set(data.subarray(0, ETH_HLEN), SKB_HEADROOM);
@@ -224,6 +178,36 @@ export class SkbContext implements RegionAccessHook {
         this.shadow.set(l3.subarray(24, 40), SKB.remote_ip6);
       }
     }
+  }
+
+  /** Reads the `size`-byte `__sk_buff` field at `offset` (little-endian). */
+  field(offset: number, size = 4): number {
+    return Number(readLe(this.shadow, offset, size));
+  }
+
+  /** Sets the `size`-byte `__sk_buff` field at `offset`. */
+  setField(offset: number, size: number, value: number | bigint): void {
+    writeLe(this.shadow, offset, size, BigInt(value));
+  }
+
+  /** `skb->protocol` in host order (0x0800 for IPv4). */
+  get protocol(): number {
+    const be = this.field(SKB.protocol, 2);
+    return ((be & 0xff) << 8) | (be >> 8);
+  }
+
+  set protocol(hostOrder: number) {
+    this.setField(
+      SKB.protocol,
+      4,
+      ((hostOrder & 0xff) << 8) | (hostOrder >> 8),
+    );
+  }
+
+  /** Moves the header offsets after `PacketBuffer.reserve()` moved the data. */
+  shift(delta: number): void {
+    this.macOff += delta;
+    this.netOff += delta;
   }
 
   /** `skb->len`: bytes from `data` to `data_end`. */
@@ -274,117 +258,26 @@ export class SkbContext implements RegionAccessHook {
   }
 }
 
+/**
+ * Bytes the test skb's buffer offers from its start to `skb_end_pointer()`:
+ * `bpf_test_init()` asks `kzalloc()` for headroom, data and the
+ * `skb_shared_info` tailroom (320), `build_skb()` uses what the slab
+ * really gave (`ksize()`) less that tailroom.
+ */
+function skbBufferSize(dataLen: number): number {
+  const want = SKB_HEADROOM + dataLen + SKB_SHINFO_SIZE;
+  let size = 8;
+  while (size < want) {
+    // kmalloc-96 and kmalloc-192 sit between the powers of two
+    if (size === 64 && want <= 96) return 96 - SKB_SHINFO_SIZE;
+    if (size === 128 && want <= 192) return 192 - SKB_SHINFO_SIZE;
+    size *= 2;
+  }
+  return size - SKB_SHINFO_SIZE;
+}
+
 function u32Bytes(n: number): Uint8Array {
   const b = new Uint8Array(4);
   new DataView(b.buffer).setUint32(0, n >>> 0, true);
   return b;
-}
-
-const XDP = XDP_MD_OFFSETS;
-
-/**
- * The `xdp_buff` a test run builds: {@link XDP_PACKET_HEADROOM} bytes of
- * headroom, `data_meta` = `data`, the loopback device's queue 0.
- */
-export class XdpContext implements RegionAccessHook {
-  /** The packet. */
-  readonly packet: PacketBuffer;
-  /** Address of the ctx region (r1). */
-  readonly address: bigint;
-
-  /** Builds the buffer in `space` and maps its ctx and packet. */
-  constructor(space: AddressSpace, data: Uint8Array) {
-    this.packet = new PacketBuffer(
-      space,
-      data,
-      XDP_PACKET_HEADROOM,
-      true,
-      XDP_DATA_HARD_END,
-    );
-    this.address = space.mapRegion("ctx", XDP_MD_SIZE, {
-      name: "xdp_md",
-      hook: this,
-    });
-  }
-
-  /** See {@link RegionAccessHook.load}: only whole u32 fields (`xdp_is_valid_access()`). */
-  load(offset: number, size: number): bigint | undefined {
-    if (size !== 4) return undefined;
-    const p = this.packet;
-    switch (offset) {
-      case XDP.data:
-        return p.address(p.dataOff);
-      case XDP.data_end:
-        return p.address(p.endOff);
-      case XDP.data_meta:
-        return p.address(p.metaOff);
-      case XDP.ingress_ifindex:
-        return BigInt(LOOPBACK_IFINDEX);
-      case XDP.rx_queue_index:
-        return 0n;
-      default:
-        return undefined; // egress_ifindex: no txq in a test run
-    }
-  }
-
-  /** `xdp_md` has no writable field. */
-  store(): boolean {
-    return false;
-  }
-
-  /**
-   * `bpf_xdp_adjust_head()`: moves `data` (and the metadata with it) by
-   * `delta`; -EINVAL (-22) when that leaves less than `sizeof(xdp_frame)`
-   * of headroom or less than {@link ETH_HLEN} bytes of data.
-   */
-  adjustHead(delta: number): number {
-    const p = this.packet;
-    const metalen = p.dataOff - p.metaOff;
-    const data = p.dataOff + delta;
-    if (data < XDP_FRAME_SIZE + metalen || data > p.endOff - ETH_HLEN) {
-      return -22;
-    }
-    if (metalen) p.buf.copyWithin(p.metaOff + delta, p.metaOff, p.dataOff);
-    p.metaOff += delta;
-    p.dataOff = data;
-    p.remap();
-    return 0;
-  }
-
-  /**
-   * `bpf_xdp_adjust_meta()`: moves `data_meta` by `delta`; -EINVAL outside
-   * `[hard start + sizeof(xdp_frame), data]`, -EACCES (-13) for metadata
-   * that is not a multiple of 4 or over {@link XDP_META_MAX} bytes.
-   */
-  adjustMeta(delta: number): number {
-    const p = this.packet;
-    const meta = p.metaOff + delta;
-    if (meta < XDP_FRAME_SIZE || meta > p.dataOff) return -22;
-    const metalen = p.dataOff - meta;
-    if (metalen % 4 !== 0 || metalen > XDP_META_MAX) return -13;
-    p.metaOff = meta;
-    p.remap();
-    return 0;
-  }
-
-  /**
-   * `bpf_xdp_adjust_tail()`: moves `data_end` by `delta` (grown bytes are
-   * zeroed); -EINVAL past {@link XDP_DATA_HARD_END} or when fewer than
-   * {@link ETH_HLEN} bytes would remain.
-   */
-  adjustTail(delta: number): number {
-    const p = this.packet;
-    const end = p.endOff + delta;
-    if (end > XDP_DATA_HARD_END || end < p.dataOff + ETH_HLEN) return -22;
-    if (delta > 0) p.buf.fill(0, p.endOff, end);
-    p.endOff = end;
-    p.remap();
-    return 0;
-  }
-
-  /** What the test run copies out: `data_meta … data_end`. */
-  dataOut(): Uint8Array {
-    const p = this.packet;
-    return p.buf.slice(p.metaOff, p.endOff);
-  }
 }

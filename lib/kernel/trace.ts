@@ -20,7 +20,8 @@ export type TraceKind =
   | "pop"
   | "rcu_gp"
   | "fault"
-  | "deadlock";
+  | "deadlock"
+  | "timer";
 
 /** One event: when (global step), where (CPU), what, and details. */
 export interface TraceEvent {
@@ -176,6 +177,8 @@ function kindHash(kind: TraceKind): number {
       return KIND_HASH[12];
     case "deadlock":
       return KIND_HASH[13];
+    case "timer":
+      return KIND_HASH[14];
   }
   return mixString(0x811c9dc5, kind);
 }
@@ -197,6 +200,7 @@ const KIND_HASH: Int32Array = Int32Array.from(
     "rcu_gp",
     "fault",
     "deadlock",
+    "timer",
   ],
   (kind) => mixString(0x811c9dc5, kind),
 );

@@ -34,7 +34,7 @@ import {
   PTR_TO_MAP_KEY,
   PTR_TO_MAP_VALUE,
 } from "./reg_types.ts";
-import { newFuncState } from "./state.ts";
+import { type FuncState, newFuncState, newVerifierState } from "./state.ts";
 import { MAX_CALL_FRAMES } from "./subprogs.ts";
 import { markChainPrecision } from "./precision.ts";
 
@@ -61,6 +61,7 @@ export function pushRbtreeLessCallback(
   }
   const start = env.layout.subprogs[subprog].start;
   const branch = env.pushStack(start, callIdx);
+  branch.callbackUnrollDepth++;
   if (branch.curframe + 1 >= MAX_CALL_FRAMES) {
     env.fail(7, `the call stack of ${branch.curframe + 2} frames is too deep`);
   }
@@ -98,6 +99,8 @@ export function inRbtreeCallback(env: Env): boolean {
 /** Helper ids that call a BPF callback synchronously and how to set it up. */
 const BPF_FUNC_FOR_EACH_MAP_ELEM = 164;
 const BPF_FUNC_LOOP = 181;
+/** The helper that sets an async (timer) callback. */
+const BPF_FUNC_TIMER_SET_CALLBACK = 170;
 
 /**
  * Mirrors `push_callback_call()` for the helpers `bpf_loop` (R1 = the
@@ -110,15 +113,20 @@ export function pushHelperCallback(
   callIdx: number,
   helperId: number,
 ): void {
-  if (helperId !== BPF_FUNC_LOOP && helperId !== BPF_FUNC_FOR_EACH_MAP_ELEM) {
-    return;
-  }
+  if (
+    helperId !== BPF_FUNC_LOOP && helperId !== BPF_FUNC_FOR_EACH_MAP_ELEM &&
+    helperId !== BPF_FUNC_TIMER_SET_CALLBACK
+  ) return;
   const vs = env.cur;
   const caller = vs.frames[vs.curframe];
   const fn = caller.regs[2];
   if (fn.type !== PTR_TO_FUNC) return;
   const start = env.layout.subprogs[fn.subprogno]?.start;
   if (start === undefined) return;
+  if (helperId === BPF_FUNC_TIMER_SET_CALLBACK) {
+    pushTimerCallback(env, callIdx, fn.subprogno, start);
+    return;
+  }
   if (helperId === BPF_FUNC_LOOP) {
     // the loop ends when its count is reached: R1 must be precise, and no
     // more visits are queued than it allows (check_helper_call())
@@ -134,6 +142,7 @@ export function pushHelperCallback(
     }
   }
   const branch = env.pushStack(start, callIdx);
+  branch.callbackUnrollDepth++;
   branch.frames[branch.curframe].callbackDepth++;
   caller.callbackDepth = 0;
   if (branch.curframe + 1 >= MAX_CALL_FRAMES) {
@@ -148,15 +157,43 @@ export function pushHelperCallback(
     markRegUnknown(callee.regs[1]);
     assignReg(callee.regs[2], bcaller.regs[3]);
   } else {
-    const map = bcaller.regs[1].map;
-    markRegPointer(callee.regs[1], CONST_PTR_TO_MAP);
-    callee.regs[1].map = map;
-    markRegPointer(callee.regs[2], PTR_TO_MAP_KEY);
-    callee.regs[2].map = map;
-    markRegPointer(callee.regs[3], PTR_TO_MAP_VALUE);
-    callee.regs[3].map = map;
+    setMapElemArgs(callee, bcaller.regs[1].map);
     assignReg(callee.regs[4], bcaller.regs[3]);
   }
   branch.frames.push(callee);
   branch.curframe++;
+}
+
+/**
+ * Mirrors `push_callback_call()` for `bpf_timer_set_callback()`: an async
+ * callback, verified from a fresh state of its own (`push_async_cb()`),
+ * with `set_timer_callback_state()`'s arguments — R1 the timer's map, R2
+ * a key and R3 a value of it — and R0 = 0 at its return.
+ */
+function pushTimerCallback(
+  env: Env,
+  callIdx: number,
+  subprogno: number,
+  start: number,
+): void {
+  const vs = env.cur;
+  const map = vs.frames[vs.curframe].regs[1].map;
+  const frame = newFuncState(0, -1, subprogno);
+  frame.inAsyncCallbackFn = true;
+  frame.callbackRetRange = [0, 0];
+  setMapElemArgs(frame, map);
+  env.pushAsync(newVerifierState(frame, start), start, callIdx);
+}
+
+/** A map element callback's R1–R3: the map, a key and a value of it. */
+function setMapElemArgs(
+  callee: FuncState,
+  map: RegState["map"],
+): void {
+  markRegPointer(callee.regs[1], CONST_PTR_TO_MAP);
+  callee.regs[1].map = map;
+  markRegPointer(callee.regs[2], PTR_TO_MAP_KEY);
+  callee.regs[2].map = map;
+  markRegPointer(callee.regs[3], PTR_TO_MAP_VALUE);
+  callee.regs[3].map = map;
 }

@@ -169,6 +169,21 @@ export class Env {
     return state;
   }
 
+  /**
+   * Mirrors `push_async_cb()`: queues `state`, a fresh state (not a copy of
+   * the current one: an async callback starts on its own stack), to be
+   * explored from slot `insnIdx`.
+   */
+  pushAsync(state: VerifierState, insnIdx: number, prevInsnIdx: number): void {
+    this.stack.push({ state, insnIdx, prevInsnIdx, logPos: this.log.endPos });
+    if (this.stack.length > BPF_COMPLEXITY_LIMIT_JMP_SEQ) {
+      this.fail(
+        E2BIG,
+        `The sequence of ${this.stack.length} jumps is too complex for async cb.`,
+      );
+    }
+  }
+
   /** Logs `message` (one line) and aborts with `-errno`. */
   fail(errno: number, message: string): never {
     this.log.write(message + "\n");

@@ -70,8 +70,14 @@ export function returnRange(env: Env): [number, number] | null {
 /** Mirrors `check_return_code()` for R0 at the main program's exit. */
 export function checkReturnCode(env: Env): void {
   checkRegArg(env, 0, "src");
-  const isSubprog = env.cur.frames[0].subprogno !== 0;
+  const frame = env.cur.frames[0];
+  const isSubprog = frame.subprogno !== 0;
   const reg = curFrame(env.cur).regs[0];
+  if (frame.inAsyncCallbackFn) {
+    // enforce return zero from async callbacks like timer
+    checkRetvalRange(env, reg, [0, 0], "At async callback return");
+    return;
+  }
   if (isSubprog) {
     if (reg.type !== SCALAR_VALUE) {
       env.fail(

@@ -259,7 +259,9 @@ function statesMaybeLooping(old: VerifierState, cur: VerifierState): boolean {
 function checkLooping(env: Env, idx: number, old: VerifierState): void {
   const cur = env.cur;
   if (
-    old.loopDepth !== cur.loopDepth || !statesMaybeLooping(old, cur) ||
+    old.loopDepth !== cur.loopDepth ||
+    old.callbackUnrollDepth !== cur.callbackUnrollDepth ||
+    !statesMaybeLooping(old, cur) ||
     !statesEqual(env, old, cur, true)
   ) return;
   printLineInfo(env.log, env.prog.lineInfo, idx);

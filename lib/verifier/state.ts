@@ -56,6 +56,11 @@ export interface FuncState {
   subprogno: number;
   /** The frame runs a callback (`in_callback_fn`): rbtree `less` … */
   inCallbackFn: boolean;
+  /**
+   * The frame is an async callback's first (`in_async_callback_fn`): a
+   * timer callback, verified from a fresh state; it must return 0.
+   */
+  inAsyncCallbackFn: boolean;
   /** `callback_ret_range`: what R0 must be when the callback returns. */
   callbackRetRange: readonly [number, number];
   /** `callback_depth`: bpf_loop callback visits queued from this frame. */
@@ -122,6 +127,11 @@ export interface VerifierState {
   insnIdx: number;
   /** `may_goto_depth`: may_goto fall-throughs taken on this path. */
   loopDepth: number;
+  /**
+   * `callback_unroll_depth`: callback visits queued on this path; states
+   * that differ in it are not an infinite loop.
+   */
+  callbackUnrollDepth: number;
   /** The last checkpoint on this path (`parent`), null at the start. */
   parent: Checkpoint | null;
   /** `first_insn_idx`: where this state started (its checkpoint's slot). */
@@ -197,6 +207,7 @@ export function newFuncState(
     callsite,
     subprogno,
     inCallbackFn: false,
+    inAsyncCallbackFn: false,
     callbackRetRange: [0, 0],
     callbackDepth: 0,
     callbackLoops: false,
@@ -216,6 +227,7 @@ export function copyFuncState(f: FuncState): FuncState {
     callsite: f.callsite,
     subprogno: f.subprogno,
     inCallbackFn: f.inCallbackFn,
+    inAsyncCallbackFn: f.inAsyncCallbackFn,
     callbackRetRange: f.callbackRetRange,
     callbackDepth: f.callbackDepth,
     callbackLoops: f.callbackLoops,
@@ -238,6 +250,7 @@ export function newVerifierState(
     activePreemptLocks: 0,
     insnIdx,
     loopDepth: 0,
+    callbackUnrollDepth: 0,
     parent: null,
     firstInsnIdx: insnIdx,
     lastInsnIdx: -1,
@@ -258,6 +271,7 @@ export function copyVerifierState(s: VerifierState): VerifierState {
     activePreemptLocks: s.activePreemptLocks,
     insnIdx: s.insnIdx,
     loopDepth: s.loopDepth,
+    callbackUnrollDepth: s.callbackUnrollDepth,
     parent: s.parent,
     firstInsnIdx: s.firstInsnIdx,
     lastInsnIdx: s.lastInsnIdx,

@@ -188,6 +188,8 @@ export class BpfCallbacks {
       kfuncs,
       owner: caller.owner,
       name: "callback-stack",
+      // the callback runs inside its caller's helper call: the caller's time
+      clock: () => caller.nowNs(),
     });
   }
 }

@@ -180,6 +180,11 @@ export class RingBuf extends MapBase {
     return out;
   }
 
+  /** Whether `sample` is a record reserved here and not yet committed. */
+  isReserved(sample: bigint): boolean {
+    return this.reserved.has(sample);
+  }
+
   /** `bpf_ringbuf_submit()`. */
   submit(sample: bigint, flags = 0): void {
     this.commit(sample, flags, false);
