@@ -31,20 +31,10 @@ const DEVICES =
 
 /** Helper names (as the verifier prints them) with no runtime, and why. */
 export const NOT_MODELLED_HELPERS: Readonly<Record<string, string>> = {
-  bpf_perf_event_read: TRACING,
-  bpf_perf_event_read_value: TRACING,
-  bpf_perf_prog_read_value: TRACING,
   bpf_override_return: TRACING,
-  bpf_read_branch_records: TRACING,
-  bpf_get_branch_snapshot: TRACING,
   bpf_get_func_arg: TRACING,
   bpf_get_func_ret: TRACING,
   bpf_get_func_arg_cnt: TRACING,
-  bpf_task_pt_regs: TRACING,
-  bpf_probe_write_user: TRACING,
-  bpf_copy_from_user_task: TRACING,
-  bpf_find_vma: TRACING,
-  bpf_get_ns_current_pid_tgid: TRACING,
   bpf_skb_output: TRACING,
   bpf_xdp_output: TRACING,
   bpf_snprintf_btf: "needs vmlinux BTF to print kernel objects",

@@ -2,8 +2,10 @@
  * The helpers a loaded object's programs get beyond the kernel's own
  * (`helpers.ts`: time, CPU id, random numbers, spin locks): the map
  * helpers, the generic helpers (`generic_helpers.ts`: more clocks, the
- * current task, strings, probe reads, per-CPU pointers …) and the dynptr,
- * timer and map-iteration helpers (`dynptr_helpers.ts`). One table serves
+ * current task, strings, probe reads, per-CPU pointers …), the dynptr,
+ * timer and map-iteration helpers (`dynptr_helpers.ts`) and the helpers of
+ * tracing programs that find nothing to trace here (`tracing_helpers.ts`:
+ * no user memory, VMAs, branch records or perf counters). One table serves
  * the simulated kernel's CPUs and `BPF_PROG_TEST_RUN` alike.
  * @module
  */
@@ -12,6 +14,7 @@ import { dynptrHelpers } from "./dynptr_helpers.ts";
 import { genericHelpers } from "./generic_helpers.ts";
 import { type MapHelperLog, mapHelpers } from "./map_helpers.ts";
 import type { LoadedObject } from "./object_loader.ts";
+import { tracingHelpers } from "./tracing_helpers.ts";
 
 /**
  * The object-level helpers of `loaded`, by id; `log` collects what the
@@ -25,6 +28,7 @@ export function objectHelpers(
   const env = { loaded, log };
   for (const [id, fn] of genericHelpers(env)) helpers.set(id, fn);
   for (const [id, fn] of dynptrHelpers(env)) helpers.set(id, fn);
+  for (const [id, fn] of tracingHelpers(env)) helpers.set(id, fn);
   return helpers;
 }
 

@@ -4,10 +4,10 @@
  * kernel functions they mirror; and one run through BPF_PROG_TEST_RUN to
  * check the wiring into every program's helper table.
  */
+import { callHelper } from "./helper_call.ts";
 import assert from "node:assert/strict";
 import { loadObject } from "../../lib/elf/object.ts";
 import { ExecError } from "../../lib/exec/fault.ts";
-import type { CallContext, HelperFn } from "../../lib/exec/state.ts";
 import { genericHelpers } from "../../lib/kernel/generic_helpers.ts";
 import { Kernel } from "../../lib/kernel/kernel.ts";
 import type { MapHelperLog } from "../../lib/kernel/map_helpers.ts";
@@ -31,29 +31,12 @@ function setup(log: MapHelperLog = { printk: [] }) {
   const helpers = genericHelpers({ loaded, log });
   const mem = loaded.kernel.space;
   let now = 0;
-  const call = (id: number, args: bigint[] = [], cpu = 0): bigint => {
-    const regs = [0n, ...args, 0n, 0n, 0n, 0n, 0n].map((v) =>
-      BigInt.asUintN(64, v)
-    );
-    const vm: CallContext = {
-      arg: (i) => regs[i],
-      argLo: (i) => Number(regs[i] & 0xffffffffn) | 0,
-      argHi: (i) => Number(regs[i] >> 32n) | 0,
-      setR0: () => {},
-      setR0Parts: () => {},
-      insnIndex: 0,
-      steps: 0,
-      nowNs: () => now,
+  const call = (id: number, args: bigint[] = [], cpu = 0): bigint =>
+    callHelper(helpers, id, args, {
       mem,
-      block: () => {},
-      tailCall: () => false,
+      now: () => now,
       owner: { cpu: loaded.kernel.cpus[cpu], level: 0 },
-    };
-    const fn = helpers.get(id) as HelperFn;
-    assert.ok(fn, `helper ${id}`);
-    const r = fn(vm);
-    return BigInt.asIntN(64, BigInt(r ?? 0));
-  };
+    });
   const region = (bytes: number | Uint8Array) => mem.mapRegion("mem", bytes);
   const bytesAt = (a: bigint, n: number) => [...mem.readBytes(a, n)];
   const cstr = (s: string) => new TextEncoder().encode(s + "\0");
