@@ -9,7 +9,12 @@
 import type { BtfField, BtfRecord } from "../../btf/field_types.ts";
 import { ExecError } from "../../exec/fault.ts";
 import type { AddressSpace } from "../../exec/memory.ts";
-import type { GraphRuntime, RacingListOp } from "./objects.ts";
+import type {
+  GraphRuntime,
+  RacingListOp,
+  RacingOp,
+  RacingRbOp,
+} from "./objects.ts";
 import {
   BPF_PTR_POISON,
   GraphCorruption,
@@ -171,7 +176,7 @@ export function listAdd(
   site: string,
 ): number {
   const space = rt.space;
-  const pending = takeRacing(rt);
+  const pending = takeRacing(rt, "list");
   if (pending !== undefined) {
     linkBetween(space, pending.entry, pending.prev, pending.next);
     writeWord(space, node + OWNER, head);
@@ -191,7 +196,7 @@ export function listAdd(
   listAddValid(space, node, prev, next);
   if (rt.unlocked(head)) {
     const object = node - nodeOffsetOrZero(rt, node, off);
-    yieldRacing(rt, { entry: node, prev, next, object });
+    yieldRacing(rt, { kind: "list", entry: node, prev, next, object });
     return 0;
   }
   linkBetween(space, node, prev, next);
@@ -208,7 +213,7 @@ export function listAdd(
  */
 export function listDel(rt: GraphRuntime, head: bigint, tail: boolean): bigint {
   const space = rt.space;
-  const pending = takeRacing(rt);
+  const pending = takeRacing(rt, "list");
   if (pending !== undefined) {
     const n = pending.entry;
     writeWord(space, pending.next + PREV, pending.prev);
@@ -228,7 +233,7 @@ export function listDel(rt: GraphRuntime, head: bigint, tail: boolean): bigint {
   const [prev, next] = listDelValid(space, n);
   if (rt.unlocked(head)) {
     const object = n - nodeOffsetOrZero(rt, n, 0n);
-    yieldRacing(rt, { entry: n, prev, next, object });
+    yieldRacing(rt, { kind: "list", entry: n, prev, next, object });
     return 0n;
   }
   writeWord(space, next + PREV, prev);
@@ -239,17 +244,24 @@ export function listDel(rt: GraphRuntime, head: bigint, tail: boolean): bigint {
   return n;
 }
 
-/** The second half of the current call's unlocked operation, if it yielded. */
-function takeRacing(rt: GraphRuntime): RacingListOp | undefined {
+/**
+ * The second half of the current call's unlocked operation of `kind`, if
+ * it yielded (a retried call is the same call: its operation is the same).
+ */
+export function takeRacing<K extends RacingOp["kind"]>(
+  rt: GraphRuntime,
+  kind: K,
+): (K extends "list" ? RacingListOp : RacingRbOp) | undefined {
   const vm = rt.vm;
   if (rt.racing.size === 0 || vm === undefined) return undefined;
   const op = rt.racing.get(vm);
-  if (op !== undefined) rt.racing.delete(vm);
-  return op;
+  if (op === undefined || op.kind !== kind) return undefined;
+  rt.racing.delete(vm);
+  return op as K extends "list" ? RacingListOp : RacingRbOp;
 }
 
 /** Parks the current call between its reads and its writes: the CPU yields. */
-function yieldRacing(rt: GraphRuntime, op: RacingListOp): void {
+export function yieldRacing(rt: GraphRuntime, op: RacingOp): void {
   const vm = rt.vm!;
   rt.racing.set(vm, op);
   vm.block();
@@ -273,7 +285,11 @@ function listDetail(head: bigint, tail: boolean): string {
 }
 
 /** The node's offset in its object (`off` when given), 0n when unknown. */
-function nodeOffsetOrZero(rt: GraphRuntime, node: bigint, off: bigint): bigint {
+export function nodeOffsetOrZero(
+  rt: GraphRuntime,
+  node: bigint,
+  off: bigint,
+): bigint {
   if (off !== 0n) return off;
   const entry = rt.objectAt(node);
   return entry === undefined ? 0n : node - entry.address;

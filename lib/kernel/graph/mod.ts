@@ -60,6 +60,8 @@ export {
   type ObjEntry,
   type ObjType,
   type RacingListOp,
+  type RacingOp,
+  type RacingRbOp,
   typeLabel,
 } from "./objects.ts";
 export { RbTree } from "./rb_core.ts";

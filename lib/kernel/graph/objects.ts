@@ -43,7 +43,7 @@ import {
   type ObjectTable,
   type ObjEntry,
   type ObjType,
-  type RacingListOp,
+  type RacingOp,
   roundUp8,
   typeLabel,
 } from "./runtime_env.ts";
@@ -58,6 +58,8 @@ export {
   type ObjEntry,
   type ObjType,
   type RacingListOp,
+  type RacingOp,
+  type RacingRbOp,
   roundUp8,
   typeLabel,
 } from "./runtime_env.ts";
@@ -87,8 +89,8 @@ export class GraphRuntime {
   cpu = 0;
   /** The kfunc call being served, if any (see {@link enter}). */
   vm: CallContext | undefined = undefined;
-  /** Unlocked list operations between their reads and their writes, by call. */
-  readonly racing: Map<CallContext, RacingListOp> = new Map();
+  /** Unlocked list and rb-tree operations between their reads and their writes, by call. */
+  readonly racing: Map<CallContext, RacingOp> = new Map();
   private readonly percpuMas = new Map<number, BpfMemAlloc>();
   private freer: FieldFreer | undefined = undefined;
 

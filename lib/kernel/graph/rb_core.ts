@@ -12,6 +12,8 @@
  */
 import type { AddressSpace } from "../../exec/memory.ts";
 import {
+  GraphCorruption,
+  px,
   RB_BLACK,
   RB_LEFT,
   RB_PARENT_COLOR,
@@ -29,6 +31,8 @@ const L = BigInt(RB_LEFT);
 const TOP = BigInt(RB_ROOT_NODE);
 const LEFTMOST = BigInt(RB_ROOT_LEFTMOST);
 const COLOR_MASK = 3n;
+/** Steps a walk up or down may take: twice the depth of any balanced tree. */
+const MAX_RB_STEPS = 256;
 
 /** One `rb_root_cached` and the word accessors of its nodes. */
 export class RbTree {
@@ -90,6 +94,19 @@ export class RbTree {
     writeWord(this.space, n + PC, this.parent(n) | color);
   }
 
+  /**
+   * Walks that follow links stop here after more steps than any balanced
+   * tree is deep: a tree changed by CPUs racing without its lock may hold
+   * a cycle, which the kernel would follow forever.
+   */
+  private bounded(steps: number): void {
+    if (steps > MAX_RB_STEPS) {
+      throw new GraphCorruption(
+        `rb-tree ${px(this.root)} is corrupt: its links run in a cycle`,
+      );
+    }
+  }
+
   /** `rb_link_node()` + `rb_insert_color_cached()`. */
   insert(n: bigint, parent: bigint, asLeft: boolean, leftmost: boolean): void {
     writeWord(this.space, n + PC, parent | RB_RED);
@@ -105,7 +122,8 @@ export class RbTree {
   /** Restores the red-black rules after linking red `z` (`__rb_insert`). */
   private insertFixup(z: bigint): void {
     let p = this.parent(z);
-    while (p !== 0n && !this.isBlack(p)) {
+    for (let steps = 0; p !== 0n && !this.isBlack(p); steps++) {
+      this.bounded(steps);
       const g = this.parent(p); // a red node is never the root
       const pIsLeft = p === this.left(g);
       const uncle = pIsLeft ? this.right(g) : this.left(g);
@@ -164,7 +182,10 @@ export class RbTree {
 
   /** `rb_first()` of the subtree at `n`. */
   private minimum(n: bigint): bigint {
-    for (let l = this.left(n); l !== 0n; l = this.left(n)) n = l;
+    for (let l = this.left(n), steps = 0; l !== 0n; l = this.left(n)) {
+      this.bounded(steps++);
+      n = l;
+    }
     return n;
   }
 
@@ -173,7 +194,8 @@ export class RbTree {
     const r = this.right(n);
     if (r !== 0n) return this.minimum(r);
     let p = this.parent(n);
-    while (p !== 0n && n === this.right(p)) {
+    for (let steps = 0; p !== 0n && n === this.right(p); steps++) {
+      this.bounded(steps);
       n = p;
       p = this.parent(n);
     }
@@ -214,7 +236,8 @@ export class RbTree {
 
   /** Restores the black heights after removing a black node (`____rb_erase_color`). */
   private eraseFixup(x: bigint, xp: bigint): void {
-    while (x !== this.top() && this.isBlack(x)) {
+    for (let steps = 0; x !== this.top() && this.isBlack(x); steps++) {
+      this.bounded(steps);
       const isLeft = x === this.left(xp);
       let w = isLeft ? this.right(xp) : this.left(xp);
       if (!this.isBlack(w)) {

@@ -5,12 +5,26 @@
  * memory. `less` is a BPF subprogram, called back through
  * {@link BpfCallbacks} once per level on the way down, as
  * `__bpf_rbtree_add()` does.
+ *
+ * Without the root's lock (a program the verifier would have rejected, run
+ * with verification off) add and remove are split where another CPU can
+ * come in between, as list operations are (list.ts): the add walks down,
+ * yields, then links the node where it found room; the remove checks the
+ * owner, yields, then erases. What another CPU changed in between is
+ * overwritten or erased twice: nodes go missing, `rb_leftmost` goes stale,
+ * objects are dropped twice — what the sanitizer and the leak check report.
  * @module
  */
 import type { BtfField } from "../../btf/field_types.ts";
 import { ExecError } from "../../exec/fault.ts";
 import type { CallContext } from "../../exec/state.ts";
-import { EINVAL, nodeOffset } from "./list.ts";
+import {
+  EINVAL,
+  nodeOffset,
+  nodeOffsetOrZero,
+  takeRacing,
+  yieldRacing,
+} from "./list.ts";
 import type { GraphRuntime } from "./objects.ts";
 import {
   BPF_PTR_POISON,
@@ -42,6 +56,20 @@ export function rbtreeAdd(
   site: string,
 ): number {
   const space = rt.space;
+  const pending = takeRacing(rt, "rb_add");
+  if (pending !== undefined) {
+    // the retried call links the node where the walk found room before
+    // the CPU was interrupted — room another CPU may have taken since
+    new RbTree(space, root).insert(
+      pending.entry,
+      pending.parent,
+      pending.asLeft,
+      pending.leftmost,
+    );
+    writeWord(space, node + OWNER, root);
+    if (rt.tracing) rt.event("push", pending.object, `rbtree ${px(root)}`);
+    return 0;
+  }
   if (readWord(space, node + OWNER) !== 0n) {
     const { offset, record } = nodeOffset(rt, node, off);
     rt.objDrop(cpu, node - offset, site, record);
@@ -76,6 +104,18 @@ export function rbtreeAdd(
       leftmost = false;
     }
   }
+  if (rt.unlocked(root)) {
+    const object = node - nodeOffsetOrZero(rt, node, off);
+    yieldRacing(rt, {
+      kind: "rb_add",
+      entry: node,
+      parent,
+      asLeft,
+      leftmost,
+      object,
+    });
+    return 0;
+  }
   tree.insert(node, parent, asLeft, leftmost);
   writeWord(space, node + OWNER, root);
   if (rt.tracing) traceNode(rt, "push", node, off, root);
@@ -87,13 +127,33 @@ export function rbtreeFirst(rt: GraphRuntime, root: bigint): bigint {
   return new RbTree(rt.space, root).leftmost();
 }
 
-/** Mirrors bpf_rbtree_remove(): the node taken out of `root`, or 0n if `root` does not own it. */
+/**
+ * Mirrors bpf_rbtree_remove(): the node taken out of `root`, or 0n if
+ * `root` does not own it. Without the root's lock the owner check and the
+ * erase are split by a yield, as in {@link listDel}: two CPUs may both pass
+ * the check and erase (and later drop) the same node.
+ */
 export function rbtreeRemove(
   rt: GraphRuntime,
   root: bigint,
   node: bigint,
 ): bigint {
-  if (readWord(rt.space, node + OWNER) !== root) return 0n;
+  const pending = takeRacing(rt, "rb_remove");
+  if (pending === undefined) {
+    if (readWord(rt.space, node + OWNER) !== root) return 0n;
+    if (rt.unlocked(root)) {
+      const object = node - nodeOffsetOrZero(rt, node, 0n);
+      yieldRacing(rt, {
+        kind: "rb_remove",
+        entry: node,
+        parent: 0n,
+        asLeft: false,
+        leftmost: false,
+        object,
+      });
+      return 0n;
+    }
+  }
   new RbTree(rt.space, root).erase(node);
   rbClearNode(rt.space, node);
   writeWord(rt.space, node + OWNER, 0n);

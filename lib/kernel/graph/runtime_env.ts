@@ -113,6 +113,8 @@ export function btfTypes(
 
 /** An unlocked list operation between its reads and its writes. */
 export interface RacingListOp {
+  /** A list add or del. */
+  readonly kind: "list";
   /** The entry being added or removed. */
   readonly entry: bigint;
   /** Its `prev` as read (and checked) before the CPU was interrupted. */
@@ -122,6 +124,29 @@ export interface RacingListOp {
   /** Address of the object holding the entry, as known at the reads. */
   readonly object: bigint;
 }
+
+/**
+ * An unlocked rb-tree operation between its reads and its writes: an add
+ * that found where to link the node (`rb_add`), or a remove that checked
+ * the node's owner (`rb_remove`).
+ */
+export interface RacingRbOp {
+  /** Which operation. */
+  readonly kind: "rb_add" | "rb_remove";
+  /** The `bpf_rb_node` being added or removed. */
+  readonly entry: bigint;
+  /** rb_add: the parent found on the way down (0n: the root's top). */
+  readonly parent: bigint;
+  /** rb_add: link as the parent's left child. */
+  readonly asLeft: boolean;
+  /** rb_add: the node becomes the leftmost. */
+  readonly leftmost: boolean;
+  /** Address of the object holding the node. */
+  readonly object: bigint;
+}
+
+/** A graph operation a CPU was interrupted in (see `GraphRuntime.racing`). */
+export type RacingOp = RacingListOp | RacingRbOp;
 
 /** `struct item (24 B)`: a type for traces. */
 export function typeLabel(type: ObjType): string {
