@@ -11,6 +11,10 @@ import { skbCsumHelpers } from "./packet_csum.ts";
 import { skbNetInfoHelpers, xdpNetInfoHelpers } from "./packet_net_info.ts";
 import { clearHash, skbOpsHelpers } from "./packet_skb_ops.ts";
 import { skbRoomHelpers } from "./packet_skb_room.ts";
+import {
+  skbSockLookupHelpers,
+  xdpSockLookupHelpers,
+} from "./packet_sock_lookup.ts";
 import { skbTunnelHelpers } from "./packet_tunnel.ts";
 import { skbVlanHelpers } from "./packet_vlan.ts";
 import type { SkbContext, XdpContext } from "./test_run_ctx.ts";
@@ -41,7 +45,8 @@ const INT_MAX = 0x7fffffffn;
  * (`data … data_end`) and `buf`: -EFAULT out of the packet (a failed load
  * zeroes `buf`). The test skb has no checksum to recompute (never
  * CHECKSUM_COMPLETE). With them, every skb helper of this folder: checksums,
- * reshaping, VLAN, tunnel metadata, device and socket queries.
+ * reshaping, VLAN, tunnel metadata, device and socket queries, socket
+ * lookups (which find no socket).
  */
 export function skbHelpers(skb: SkbContext): Map<number, HelperFn> {
   return new Map<number, HelperFn>([
@@ -51,6 +56,7 @@ export function skbHelpers(skb: SkbContext): Map<number, HelperFn> {
     ...skbVlanHelpers(skb),
     ...skbTunnelHelpers(skb),
     ...skbNetInfoHelpers(skb),
+    ...skbSockLookupHelpers(),
     [PACKET_HELPER.skb_load_bytes, (vm) => {
       const offset = vm.arg(2) & 0xffffffffn, to = vm.arg(3);
       const len = vm.argLo(4) >>> 0;
@@ -98,11 +104,12 @@ function xdpBytes(
 
 /**
  * The XDP packet helpers: head, meta and tail adjustment, load and store,
- * redirect, MTU check, FIB lookup and buffer length.
+ * redirect, MTU check, FIB lookup, buffer length and the socket lookups.
  */
 export function xdpHelpers(xdp: XdpContext): Map<number, HelperFn> {
   return new Map<number, HelperFn>([
     ...xdpNetInfoHelpers(xdp),
+    ...xdpSockLookupHelpers(),
     [PACKET_HELPER.xdp_adjust_head, (vm) => xdp.adjustHead(vm.argLo(2))],
     [PACKET_HELPER.xdp_adjust_meta, (vm) => xdp.adjustMeta(vm.argLo(2))],
     [PACKET_HELPER.xdp_adjust_tail, (vm) => xdp.adjustTail(vm.argLo(2))],

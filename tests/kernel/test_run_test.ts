@@ -52,8 +52,6 @@ const SKIPPED: Record<string, string> = {
     "bpf_get_netns_cookie (122) counts network namespaces since the host booted",
   // missing runtime pieces
   "maps_btf.o use_map_in_map": "map-in-map (array_of_maps) is not modelled",
-  "verifier/calls.o ok_sk_lookup_release":
-    "bpf_sk_lookup_tcp (84) needs sockets: not modelled",
 };
 
 /** Maps whose dumped contents are not compared, with the reason. */
