@@ -111,20 +111,18 @@ export function runObject(req: ObjectRunRequest, io: Output): number {
     throw e;
   }
   try {
-    const start = performance.now();
     const result = testRun(loaded, req.program, {
       data: req.data,
       repeat: Math.max(1, req.repeat),
       engine: req.engine,
       rewritten,
     });
-    const elapsed = performance.now() - start;
     const report: Record<string, unknown> = {
       retval: hex64(result.r0),
       steps: result.steps,
     };
     if (req.repeat > 0) {
-      report.ns_per_run = Math.round(elapsed * 1e6 / result.runs);
+      report.ns_per_run = Math.round(result.elapsedNs / result.runs);
     }
     if (result.dataOut !== undefined && !isSyscall(loaded, req.program)) {
       report.data_out_hex = toHex(result.dataOut.subarray(0, DATA_OUT_PRINTED));

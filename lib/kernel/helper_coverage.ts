@@ -12,7 +12,8 @@
  */
 
 /** Why a family of helpers has no runtime. */
-const SOCKETS = "needs sockets, which bpfsim does not simulate";
+const SOCKETS =
+  "needs sockets beyond the test run's dummy skb->sk, which bpfsim does not simulate";
 const SOCK_HOOKS =
   "runs in a socket-level hook (sock_ops, sk_msg, sk_skb, sk_reuseport, cgroup sockopt) bpfsim does not simulate";
 const LSM = "needs the LSM environment (files, inodes, binprm)";
@@ -47,8 +48,6 @@ export const NOT_MODELLED_HELPERS: Readonly<Record<string, string>> = {
   bpf_get_local_storage: CGROUP,
   bpf_get_retval: CGROUP,
   bpf_set_retval: CGROUP,
-  bpf_sk_cgroup_id: SOCKETS,
-  bpf_sk_ancestor_cgroup_id: SOCKETS,
   bpf_setsockopt: SOCK_HOOKS,
   bpf_getsockopt: SOCK_HOOKS,
   bpf_bind: SOCK_HOOKS,
@@ -69,9 +68,6 @@ export const NOT_MODELLED_HELPERS: Readonly<Record<string, string>> = {
   bpf_msg_pop_data: SOCK_HOOKS,
   bpf_sk_select_reuseport: SOCK_HOOKS,
   bpf_sk_release: SOCKETS,
-  bpf_sk_fullsock: SOCKETS,
-  bpf_tcp_sock: SOCKETS,
-  bpf_get_listener_sock: SOCKETS,
   bpf_sk_assign: SOCKETS,
   bpf_tcp_check_syncookie: SOCKETS,
   bpf_tcp_gen_syncookie: SOCKETS,
@@ -80,13 +76,6 @@ export const NOT_MODELLED_HELPERS: Readonly<Record<string, string>> = {
   bpf_tcp_raw_gen_syncookie_ipv6: SOCKETS,
   bpf_tcp_raw_check_syncookie_ipv4: SOCKETS,
   bpf_tcp_raw_check_syncookie_ipv6: SOCKETS,
-  bpf_skc_to_tcp6_sock: SOCKETS,
-  bpf_skc_to_tcp_sock: SOCKETS,
-  bpf_skc_to_tcp_timewait_sock: SOCKETS,
-  bpf_skc_to_tcp_request_sock: SOCKETS,
-  bpf_skc_to_udp6_sock: SOCKETS,
-  bpf_skc_to_unix_sock: SOCKETS,
-  bpf_skc_to_mptcp_sock: SOCKETS,
   bpf_sock_from_file: SOCKETS,
   bpf_skb_get_xfrm_state: "needs IPsec (xfrm) state",
   bpf_sk_storage_get: STORAGE,

@@ -11,6 +11,7 @@ import { skbCsumHelpers } from "./packet_csum.ts";
 import { skbNetInfoHelpers, xdpNetInfoHelpers } from "./packet_net_info.ts";
 import { clearHash, skbOpsHelpers } from "./packet_skb_ops.ts";
 import { skbRoomHelpers } from "./packet_skb_room.ts";
+import { sockHelpers } from "./packet_sock_helpers.ts";
 import {
   skbSockLookupHelpers,
   xdpSockLookupHelpers,
@@ -46,7 +47,7 @@ const INT_MAX = 0x7fffffffn;
  * zeroes `buf`). The test skb has no checksum to recompute (never
  * CHECKSUM_COMPLETE). With them, every skb helper of this folder: checksums,
  * reshaping, VLAN, tunnel metadata, device and socket queries, socket
- * lookups (which find no socket).
+ * lookups (which find no socket), the casts of `skb->sk`.
  */
 export function skbHelpers(skb: SkbContext): Map<number, HelperFn> {
   return new Map<number, HelperFn>([
@@ -57,6 +58,7 @@ export function skbHelpers(skb: SkbContext): Map<number, HelperFn> {
     ...skbTunnelHelpers(skb),
     ...skbNetInfoHelpers(skb),
     ...skbSockLookupHelpers(),
+    ...sockHelpers(skb.sock),
     [PACKET_HELPER.skb_load_bytes, (vm) => {
       const offset = vm.arg(2) & 0xffffffffn, to = vm.arg(3);
       const len = vm.argLo(4) >>> 0;

@@ -3,7 +3,8 @@
  * test run's packet (net/core/filter.c), and the redirect helpers. The
  * test run's world is small: the packet arrives on the loopback device
  * (ifindex 1, MTU 65536, 14-byte header) of the caller's network
- * namespace, the skb carries a dummy socket owned by uid 0, and there is
+ * namespace, the skb carries a dummy socket owned by uid 0 (packet_sock.ts:
+ * its cookie comes from the host's counter), and there is
  * no route (`dst`) or flow dissection. What the host decides — other
  * devices, routes, cookies — is modelled as a fresh host with only `lo`.
  * @module
@@ -11,6 +12,8 @@
 import type { CallContext, HelperFn } from "../exec/state.ts";
 import { SK_BUFF_OFFSETS } from "../verifier/ctx_access/skb.ts";
 import { EINVAL } from "./maps/map.ts";
+import { SIM_ROOT_CGROUP_ID } from "./generic_helpers_task.ts";
+import { socketCookieHelper } from "./packet_sock_helpers.ts";
 import type { SkbContext, XdpContext } from "./test_run_ctx.ts";
 
 const SKB = SK_BUFF_OFFSETS;
@@ -24,10 +27,10 @@ export const LOOPBACK = { ifindex: 1, mtu: 65536, hardHeaderLen: 14 } as const;
  * what it created before (the oracle's host gave 3).
  */
 export const NETNS_COOKIE = 1;
-/** `__sock_gen_cookie()` of the test run's socket on a fresh host. */
-export const SOCKET_COOKIE = 1;
 /** The cgroup the test run's socket belongs to: the root of cgroup v2 (id 1). */
-export const ROOT_CGROUP_ID = 1;
+export const ROOT_CGROUP_ID: number = SIM_ROOT_CGROUP_ID;
+/** `overflowuid`: what `bpf_get_socket_uid()` says of a socket that is not full. */
+const OVERFLOW_UID = 65534;
 /** `sizeof(struct bpf_fib_lookup)`. */
 const FIB_LOOKUP_SIZE = 64;
 /** `BPF_FIB_LOOKUP_MASK`: DIRECT, OUTPUT, SKIP_NEIGH, TBID, SRC, MARK. */
@@ -130,14 +133,17 @@ export function skbNetInfoHelpers(skb: SkbContext): [number, HelperFn][] {
     [24, () => 0],
     // bpf_get_cgroup_classid(skb): task_get_classid() outside softirq, no net_cls
     [17, () => 0],
-    // bpf_skb_cgroup_id(skb)
-    [79, () => ROOT_CGROUP_ID],
-    // bpf_skb_ancestor_cgroup_id(skb, level): only the root (level 0) exists
-    [83, (vm) => vm.arg(2) === 0n ? ROOT_CGROUP_ID : 0],
-    // bpf_get_socket_uid(skb): sock_init_data() gave the socket uid 0
-    [47, () => 0],
-    // bpf_get_socket_cookie(skb)
-    [46, () => SOCKET_COOKIE],
+    // bpf_skb_cgroup_id(skb): skb->sk's cgroup, 0 if not a full socket
+    [79, () => skb.sock.fullsock ? ROOT_CGROUP_ID : 0],
+    // bpf_skb_ancestor_cgroup_id(skb, int level): only the root (level 0) exists
+    [
+      83,
+      (vm) => skb.sock.fullsock && vm.argLo(2) === 0 ? ROOT_CGROUP_ID : 0,
+    ],
+    // bpf_get_socket_uid(skb): sock_init_data(NULL, sk) gave skb->sk uid 0
+    [47, () => skb.sock.fullsock ? skb.sock.uid : OVERFLOW_UID],
+    // bpf_get_socket_cookie(skb): skb->sk is never NULL in a test run
+    [46, socketCookieHelper(skb.sock)],
     // bpf_get_netns_cookie(ctx or NULL): the caller's netns (or init_net)
     [122, () => NETNS_COOKIE],
     // bpf_skb_set_tstamp(skb, tstamp, tstamp_type)

@@ -75,6 +75,11 @@ export interface TestRunResult {
   readonly dataOut: Uint8Array | undefined;
   /** Lines `bpf_trace_printk` printed. */
   readonly printk: readonly string[];
+  /**
+   * Wall-clock ns the runs took together — the runs only, as the kernel's
+   * `duration` times its loop (setting up the context is not counted).
+   */
+  readonly elapsedNs: number;
 }
 
 /** A test run the kernel refuses (bad input or program type): carries the errno. */
@@ -170,6 +175,7 @@ export function testRun(
   const runs = prog.type === "syscall" ? 1 : Math.max(1, opts.repeat ?? 1);
   try {
     let steps = 0;
+    const t0 = performance.now();
     for (let i = 0; i < runs; i++) {
       if (i > 0) state.reset(compiled); // `steps` keeps counting across resets
       const before = state.steps;
@@ -181,6 +187,7 @@ export function testRun(
       );
       steps = state.steps - before;
     }
+    const elapsedNs = (performance.now() - t0) * 1e6;
     return {
       retval: Number(state.r0 & 0xffffffffn),
       r0: state.r0,
@@ -188,6 +195,7 @@ export function testRun(
       runs,
       dataOut: ctx.dataOut(),
       printk: log.printk,
+      elapsedNs,
     };
   } finally {
     state.release();
@@ -268,9 +276,6 @@ function buildContext(
     helpers: skbHelpers(skb),
     onPacketRemap: (listener) => skb.packet.onRemap = listener,
     dataOut: () => skb.dataOut(),
-    release: () => {
-      skb.packet.release();
-      space.unmapRegion(skb.address);
-    },
+    release: () => skb.release(),
   };
 }

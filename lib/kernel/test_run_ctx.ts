@@ -5,7 +5,8 @@
  * `xdp_buff` (`convert_ctx_access()`), so that `r2 = *(u32 *)(r1 + 76)`
  * yields the 64-bit `skb->data`. Here a ctx is a hooked region
  * (`RegionAccessHook` in lib/exec/memory.ts): loads of pointer fields
- * yield packet addresses, other fields read a shadow `__sk_buff` holding
+ * yield packet addresses or the dummy socket's (`skb->sk`,
+ * packet_sock.ts), other fields read a shadow `__sk_buff` holding
  * the simulated skb's values, and stores to the writable fields land there.
  *
  * The packet is one backing buffer with the kernel's headroom in front;
@@ -15,6 +16,7 @@
 import type { AddressSpace, RegionAccessHook } from "../exec/memory.ts";
 import { ETH_HLEN, LOOPBACK_IFINDEX, PacketBuffer } from "./packet_buffer.ts";
 import type { TunnelInfo } from "./packet_tunnel.ts";
+import { TestRunSock } from "./packet_sock.ts";
 import { SK_BUFF_OFFSETS, SK_BUFF_SIZE } from "../verifier/ctx_access/skb.ts";
 
 /** `NET_SKB_PAD + NET_IP_ALIGN` on x86-64 (64 + 0): headroom of a test skb. */
@@ -132,10 +134,14 @@ export class SkbContext implements RegionAccessHook {
   tunnel: TunnelInfo | undefined = undefined;
   /** Whether `data` starts at the MAC header (tc) or after it (socket filter). */
   readonly kind: SkbRunKind;
+  /** `skb->sk`: the dummy socket the test run allocates for the skb. */
+  readonly sock: TestRunSock;
+  private readonly space: AddressSpace;
 
   /** Builds the skb in `space` and maps its ctx and packet. */
   constructor(space: AddressSpace, data: Uint8Array, kind: SkbRunKind) {
     this.kind = kind;
+    this.space = space;
     this.packet = new PacketBuffer(
       space,
       kind.isL2 ? data : data.subarray(ETH_HLEN),
@@ -154,30 +160,25 @@ export class SkbContext implements RegionAccessHook {
     v.setUint32(SKB.pkt_type, pktType, true);
     v.setUint32(SKB.protocol, protocol, true);
     v.setUint32(SKB.ifindex, LOOPBACK_IFINDEX, true);
-    this.setSocketFields(v, protocol, data.subarray(ETH_HLEN));
+    this.sock = new TestRunSock(space, protocol, data.subarray(ETH_HLEN));
+    this.setSocketFields(v);
     this.address = space.mapRegion("ctx", SK_BUFF_SIZE, {
       name: "__sk_buff",
       hook: this,
     });
   }
 
-  /** `sk->sk_family` and addresses from the IP header, as the test run sets them. */
-  private setSocketFields(v: DataView, protocol: number, l3: Uint8Array) {
-    const l3v = new DataView(l3.buffer, l3.byteOffset, l3.byteLength);
-    if (protocol === 0x0008) { // htons(ETH_P_IP)
-      v.setUint32(SKB.family, 2, true); // AF_INET
-      if (l3.length >= 20) {
-        // the kernel stores saddr as sk_rcv_saddr (local_ip4), daddr as sk_daddr
-        v.setUint32(SKB.local_ip4, l3v.getUint32(12, true), true);
-        v.setUint32(SKB.remote_ip4, l3v.getUint32(16, true), true);
-      }
-    } else if (protocol === 0xdd86) { // htons(ETH_P_IPV6)
-      v.setUint32(SKB.family, 10, true); // AF_INET6
-      if (l3.length >= 40) {
-        this.shadow.set(l3.subarray(8, 24), SKB.local_ip6);
-        this.shadow.set(l3.subarray(24, 40), SKB.remote_ip6);
-      }
-    }
+  /**
+   * The `__sk_buff` fields that read `skb->sk` (family and addresses,
+   * `bpf_convert_ctx_access()`): the socket's, fixed for the run.
+   */
+  private setSocketFields(v: DataView) {
+    const sk = this.sock;
+    v.setUint32(SKB.family, sk.family, true);
+    this.shadow.set(sk.rcvSaddr, SKB.local_ip4);
+    this.shadow.set(sk.daddr, SKB.remote_ip4);
+    this.shadow.set(sk.v6RcvSaddr, SKB.local_ip6);
+    this.shadow.set(sk.v6Daddr, SKB.remote_ip6);
   }
 
   /** Reads the `size`-byte `__sk_buff` field at `offset` (little-endian). */
@@ -226,8 +227,9 @@ export class SkbContext implements RegionAccessHook {
       case SKB.data_meta:
         return size === 4 ? p.address(p.metaOff) : undefined;
       case SKB.sk:
+        return size === 8 ? this.sock.address : undefined;
       case SKB.flow_keys:
-        return undefined; // no socket / flow keys object is modelled
+        return undefined; // no flow keys object is modelled
     }
     if (offset < SKB.pkt_type) {
       return readLe(u32Bytes(this.len), offset, size);
@@ -243,6 +245,13 @@ export class SkbContext implements RegionAccessHook {
     if (!ok) return false;
     writeLe(this.shadow, offset, size, value);
     return true;
+  }
+
+  /** Unmaps the ctx, the packet and the socket (the end of the test run). */
+  release(): void {
+    this.packet.release();
+    this.sock.release();
+    this.space.unmapRegion(this.address);
   }
 
   /**

@@ -47,7 +47,7 @@ const SKIPPED: Record<string, string> = {
   "verifier/helpers_types.o ok_socket_get_current_pid_tgid_as_root":
     "bpf_get_current_pid_tgid (14) is the oracle process's pid: not modelled",
   "verifier/helpers_types.o ok_socket_get_socket_cookie":
-    "bpf_get_socket_cookie (46) needs a socket object: not modelled",
+    "bpf_get_socket_cookie (46) comes from the host's global cookie counter",
   "runtime/packet/skb_ops.o netns_cookie":
     "bpf_get_netns_cookie (122) counts network namespaces since the host booted",
   // missing runtime pieces
