@@ -2,7 +2,7 @@
  * Which helpers the verifier knows that the simulated kernel does not run,
  * and why: each needs a piece of the kernel bpfsim does not simulate —
  * sockets and the socket-level hooks, LSM and tracing attachments
- * (trampolines, perf events, branch records), the local-storage maps, or
+ * (trampolines, perf events, branch records), inode storage, or
  * the internals of syscall programs. A program calling one fails at the
  * call with an ExecError naming the helper ("… is not modelled by bpfsim's
  * runtime"); the verifier still judges it as the kernel does. Every other
@@ -19,8 +19,7 @@ const SOCK_HOOKS =
 const LSM = "needs the LSM environment (files, inodes, binprm)";
 const TRACING =
   "needs a tracing attachment (trampoline, kprobe, perf event) bpfsim does not simulate";
-const STORAGE =
-  "needs a local-storage map (sk, inode, task, cgroup storage), not modelled";
+const STORAGE = "needs an inode to own the storage (LSM), not modelled";
 const SYSCALL = "a syscall program's access to bpf() and BTF, not modelled";
 const LIRC = "needs a lirc (IR remote) device";
 const LWT = "needs the lightweight-tunnel or SRv6 data path";
@@ -78,14 +77,8 @@ export const NOT_MODELLED_HELPERS: Readonly<Record<string, string>> = {
   bpf_tcp_raw_check_syncookie_ipv6: SOCKETS,
   bpf_sock_from_file: SOCKETS,
   bpf_skb_get_xfrm_state: "needs IPsec (xfrm) state",
-  bpf_sk_storage_get: STORAGE,
-  bpf_sk_storage_delete: STORAGE,
   bpf_inode_storage_get: STORAGE,
   bpf_inode_storage_delete: STORAGE,
-  bpf_task_storage_get: STORAGE,
-  bpf_task_storage_delete: STORAGE,
-  bpf_cgrp_storage_get: STORAGE,
-  bpf_cgrp_storage_delete: STORAGE,
   bpf_d_path: LSM,
   bpf_bprm_opts_set: LSM,
   bpf_ima_inode_hash: LSM,
@@ -97,7 +90,6 @@ export const NOT_MODELLED_HELPERS: Readonly<Record<string, string>> = {
   bpf_btf_find_by_name_kind: SYSCALL,
   bpf_sys_close: SYSCALL,
   bpf_kallsyms_lookup_name: SYSCALL,
-  bpf_user_ringbuf_drain: "needs a user ring buffer filled from user space",
   bpf_rc_repeat: LIRC,
   bpf_rc_keydown: LIRC,
   bpf_rc_pointer_rel: LIRC,

@@ -5,16 +5,20 @@
  * current task, strings, probe reads, per-CPU pointers …), the dynptr,
  * timer and map-iteration helpers (`dynptr_helpers.ts`) and the helpers of
  * tracing programs that find nothing to trace here (`tracing_helpers.ts`:
- * no user memory, VMAs, branch records or perf counters). One table serves
+ * no user memory, VMAs, branch records or perf counters), the sk / task /
+ * cgroup storage helpers (`local_storage_helpers.ts`) and
+ * `bpf_user_ringbuf_drain` (`user_ringbuf_helpers.ts`). One table serves
  * the simulated kernel's CPUs and `BPF_PROG_TEST_RUN` alike.
  * @module
  */
 import type { HelperFn } from "../exec/state.ts";
 import { dynptrHelpers } from "./dynptr_helpers.ts";
 import { genericHelpers } from "./generic_helpers.ts";
+import { localStorageHelpers } from "./local_storage_helpers.ts";
 import { type MapHelperLog, mapHelpers } from "./map_helpers.ts";
 import type { LoadedObject } from "./object_loader.ts";
 import { tracingHelpers } from "./tracing_helpers.ts";
+import { userRingbufHelpers } from "./user_ringbuf_helpers.ts";
 
 /**
  * The object-level helpers of `loaded`, by id; `log` collects what the
@@ -29,6 +33,8 @@ export function objectHelpers(
   for (const [id, fn] of genericHelpers(env)) helpers.set(id, fn);
   for (const [id, fn] of dynptrHelpers(env)) helpers.set(id, fn);
   for (const [id, fn] of tracingHelpers(env)) helpers.set(id, fn);
+  for (const [id, fn] of localStorageHelpers(env)) helpers.set(id, fn);
+  for (const [id, fn] of userRingbufHelpers(env)) helpers.set(id, fn);
   return helpers;
 }
 

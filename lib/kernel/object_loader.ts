@@ -30,7 +30,8 @@ import { ProgArray } from "./prog_array.ts";
 
 /**
  * Map types `createMap` models: array, hash, per-CPU array and hash, LRU
- * hashes, queue, stack, ring buffer. Program arrays are {@link ProgArray}s;
+ * hashes, queue, stack, ring buffers (kernel- and user-produced), sk, task
+ * and cgroup local storage. Program arrays are {@link ProgArray}s;
  * others (map-in-map, sockmaps …) get an address but no map.
  */
 export const MODELLED_MAP_TYPES: ReadonlySet<number> = new Set([
@@ -43,6 +44,10 @@ export const MODELLED_MAP_TYPES: ReadonlySet<number> = new Set([
   MAP_TYPE.queue,
   MAP_TYPE.stack,
   MAP_TYPE.ringbuf,
+  MAP_TYPE.user_ringbuf,
+  MAP_TYPE.sk_storage,
+  MAP_TYPE.task_storage,
+  MAP_TYPE.cgrp_storage,
 ]);
 
 /** Bytes of the `kernel` region standing for a `struct bpf_map`. */

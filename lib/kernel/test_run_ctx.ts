@@ -17,6 +17,7 @@ import type { AddressSpace, RegionAccessHook } from "../exec/memory.ts";
 import { ETH_HLEN, LOOPBACK_IFINDEX, PacketBuffer } from "./packet_buffer.ts";
 import type { TunnelInfo } from "./packet_tunnel.ts";
 import { TestRunSock } from "./packet_sock.ts";
+import { bpfSkStorageFree } from "./local_storage_helpers.ts";
 import { SK_BUFF_OFFSETS, SK_BUFF_SIZE } from "../verifier/ctx_access/skb.ts";
 
 /** `NET_SKB_PAD + NET_IP_ALIGN` on x86-64 (64 + 0): headroom of a test skb. */
@@ -250,6 +251,7 @@ export class SkbContext implements RegionAccessHook {
   /** Unmaps the ctx, the packet and the socket (the end of the test run). */
   release(): void {
     this.packet.release();
+    bpfSkStorageFree(this.sock); // the socket's storage goes with it
     this.sock.release();
     this.space.unmapRegion(this.address);
   }

@@ -27,6 +27,7 @@ import {
   type RegState,
 } from "./reg_state.ts";
 import {
+  CONST_PTR_TO_DYNPTR,
   CONST_PTR_TO_MAP,
   MEM_ALLOC,
   PTR_TO_BTF_ID,
@@ -101,12 +102,16 @@ const BPF_FUNC_FOR_EACH_MAP_ELEM = 164;
 const BPF_FUNC_LOOP = 181;
 /** The helper that sets an async (timer) callback. */
 const BPF_FUNC_TIMER_SET_CALLBACK = 170;
+/** Drains a user ring buffer, calling back once per sample. */
+const BPF_FUNC_USER_RINGBUF_DRAIN = 209;
 
 /**
  * Mirrors `push_callback_call()` for the helpers `bpf_loop` (R1 = the
- * index, R2 = the caller's context argument) and `bpf_for_each_map_elem`
- * (R1 = map, R2 = key, R3 = value, R4 = context): queues a visit of the
- * callback body from the state at the call (R0 in [0, 1] at its exit).
+ * index, R2 = the caller's context argument), `bpf_for_each_map_elem`
+ * (R1 = map, R2 = key, R3 = value, R4 = context) and
+ * `bpf_user_ringbuf_drain` (R1 = a dynptr over the sample, R2 = context):
+ * queues a visit of the callback body from the state at the call (R0 in
+ * [0, 1] at its exit); for `bpf_timer_set_callback`, an async callback.
  */
 export function pushHelperCallback(
   env: Env,
@@ -115,7 +120,8 @@ export function pushHelperCallback(
 ): void {
   if (
     helperId !== BPF_FUNC_LOOP && helperId !== BPF_FUNC_FOR_EACH_MAP_ELEM &&
-    helperId !== BPF_FUNC_TIMER_SET_CALLBACK
+    helperId !== BPF_FUNC_TIMER_SET_CALLBACK &&
+    helperId !== BPF_FUNC_USER_RINGBUF_DRAIN
   ) return;
   const vs = env.cur;
   const caller = vs.frames[vs.curframe];
@@ -155,6 +161,11 @@ export function pushHelperCallback(
   callee.callbackLoops = true; // both run their callback any number of times
   if (helperId === BPF_FUNC_LOOP) {
     markRegUnknown(callee.regs[1]);
+    assignReg(callee.regs[2], bcaller.regs[3]);
+  } else if (helperId === BPF_FUNC_USER_RINGBUF_DRAIN) {
+    // set_user_ringbuf_callback_state(): R1 a local dynptr over the sample
+    markRegPointer(callee.regs[1], CONST_PTR_TO_DYNPTR);
+    callee.regs[1].btfName = "DYNPTR_TYPE_LOCAL";
     assignReg(callee.regs[2], bcaller.regs[3]);
   } else {
     setMapElemArgs(callee, bcaller.regs[1].map);

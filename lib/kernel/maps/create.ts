@@ -43,6 +43,12 @@ import {
 } from "./map.ts";
 import { queueStackAllocCheck, QueueStackMap } from "./queue_stack.ts";
 import { RingBuf, ringbufAllocCheck } from "./ringbuf.ts";
+import {
+  LOCAL_STORAGE_MAP_TYPES,
+  localStorageAllocCheck,
+  LocalStorageMap,
+} from "./local_storage.ts";
+import { UserRingBuf } from "./user_ringbuf.ts";
 import { type FieldFreer, unwiredFieldFreer } from "./special_fields.ts";
 
 /** `PCPU_MIN_UNIT_SIZE`: the largest per-CPU value. */
@@ -123,8 +129,11 @@ export function mapAllocCheck(attr: MapAttr): number {
   let err: number;
   if (ARRAYS.includes(attr.type)) err = arrayAllocCheck(attr);
   else if (HASHES.includes(attr.type)) err = htabAllocCheck(attr);
-  else if (attr.type === M.ringbuf) err = ringbufAllocCheck(attr);
-  else if (attr.type === M.queue || attr.type === M.stack) {
+  else if (attr.type === M.ringbuf || attr.type === M.user_ringbuf) {
+    err = ringbufAllocCheck(attr); // ringbuf_map_alloc() serves both
+  } else if (LOCAL_STORAGE_MAP_TYPES.includes(attr.type)) {
+    err = localStorageAllocCheck(attr);
+  } else if (attr.type === M.queue || attr.type === M.stack) {
     err = queueStackAllocCheck(attr);
   } else throw new MapError(attr.name, `map type ${attr.type} is not modelled`);
   return err || objNameCheck(attr.name);
@@ -181,6 +190,12 @@ export function createMap(
       return new ArrayMap(attr, record, env, attr.type === M.percpu_array);
     case M.ringbuf:
       return new RingBuf(attr, env);
+    case M.user_ringbuf:
+      return new UserRingBuf(attr, env);
+    case M.sk_storage:
+    case M.task_storage:
+    case M.cgrp_storage:
+      return new LocalStorageMap(attr, record, env);
     case M.queue:
     case M.stack:
       return new QueueStackMap(attr, env, attr.type === M.stack);
