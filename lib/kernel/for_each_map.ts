@@ -12,7 +12,6 @@ import type { CallContext, HelperFn } from "../exec/state.ts";
 import type { StateOwner } from "./helpers.ts";
 import { ArrayMap } from "./maps/array.ts";
 import { HashMap } from "./maps/hash.ts";
-import type { HashTable } from "./maps/hash_table.ts";
 import { type BpfMap, u32Key } from "./maps/map.ts";
 import type { ObjectHelperEnv } from "./object_helpers.ts";
 import type { BpfCallbacks } from "./graph/callback.ts";
@@ -105,7 +104,7 @@ export function forEachMapElem(
       // mirrors bpf_for_each_hash_elem(): the next element is taken before
       // the callback runs (hlist_nulls_for_each_entry_safe), so the callback
       // may delete the element it was given; no LRU reference is taken.
-      const table = map["table"] as HashTable;
+      const table = map.table;
       let e = table.first;
       while (e !== null) {
         const next = e.next;

@@ -11,7 +11,6 @@ import type { CallContext } from "../exec/state.ts";
 import type { Kernel } from "./kernel.ts";
 import { ArrayMap } from "./maps/array.ts";
 import { HashMap } from "./maps/hash.ts";
-import type { HashTable } from "./maps/hash_table.ts";
 import { roundUp8, u32Key } from "./maps/map.ts";
 import type { FieldFreer } from "./maps/special_fields.ts";
 import { type BpfTimer, type BpfTimers, timersOf } from "./timer_helpers.ts";
@@ -86,7 +85,7 @@ function timerKey(vm: CallContext, t: BpfTimer): { addr: bigint } {
       Number((t.value - base) / BigInt(roundUp8(map.attr.valueSize))),
     );
   } else if (map instanceof HashMap) {
-    const table = map["table"] as HashTable;
+    const table = map.table;
     for (let e = table.first; e !== null && key === undefined; e = e.next) {
       if (e.mem.addrs.includes(t.value)) key = e.key;
     }

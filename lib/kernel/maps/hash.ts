@@ -62,7 +62,8 @@ export class HashMap extends MapBase {
   /** The LRU, for LRU flavours. */
   readonly lruList: LruPolicy | null;
   private readonly store: ElemStore;
-  private readonly table = new HashTable();
+  /** The elements, in insertion order (walks that must not touch the LRU read it). */
+  readonly table: HashTable = new HashTable();
   /** `htab->extra_elems`: the spare element of each CPU, for replacements. */
   private readonly extras: ElemMem[] = [];
 
