@@ -56,6 +56,7 @@ const MARKED = new Set([
   "push",
   "pop",
   "rcu_gp",
+  "timer",
 ]);
 
 /** Pairs start/end events per CPU into spans; unclosed spans end at the trace's end. */
@@ -152,6 +153,7 @@ const COLORS: Record<string, string> = {
   push: "#4271ae",
   pop: "#f5871f",
   rcu_gp: "#999999",
+  timer: "#3e6b2f",
 };
 
 // object events sit a little above the others: a push and a contention at

@@ -76,3 +76,18 @@ Deno.test("object events: marks with program, insn, address and detail, counted 
   ok(html.includes("1 alloc, 0 free, 1 push, 0 pop"));
   equal((html.match(/<circle /g) ?? []).length, 3);
 });
+
+Deno.test("a BPF timer's callback is a mark on the CPU it fired on", () => {
+  const fired: TraceEvent = {
+    t: 7,
+    cpu: 1,
+    ev: "timer",
+    prog: "bpf_timer_cb",
+    addr: "0x20",
+    detail: "callback 0x100",
+  };
+  const m = timelineModel([...TRACE, fired], 2);
+  const marks = m.marks.filter((k) => k.kind === "timer");
+  deepEqual(marks.map((k) => [k.cpu, k.t]), [[1, 7]]);
+  match(marks[0].label, /timer bpf_timer_cb 0x20 callback 0x100/);
+});
