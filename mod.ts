@@ -202,6 +202,11 @@ export {
 } from "./lib/kernel/test_run_ctx.ts";
 export type { TunnelInfo } from "./lib/kernel/packet_tunnel.ts";
 export { TestRunSock } from "./lib/kernel/packet_sock.ts";
+export {
+  type BpfTimer,
+  BpfTimers,
+  timersOf,
+} from "./lib/kernel/timer_helpers.ts";
 export type { PerfSample, SentSignal } from "./lib/kernel/generic_helpers.ts";
 export { NOT_MODELLED_HELPERS } from "./lib/kernel/helper_coverage.ts";
 

@@ -8,7 +8,8 @@
  */
 import type { AddressSpace } from "../exec/memory.ts";
 import { ExecState, type HelperFn } from "../exec/state.ts";
-import type { Cpu, Invocation, RunningContext } from "./cpu.ts";
+import type { Cpu, Invocation, PendingNmi, RunningContext } from "./cpu.ts";
+import type { Prng } from "./prng.ts";
 import type { StateOwner } from "./helpers.ts";
 import type { ProgramRuntime } from "./kernel_types.ts";
 import type { BpfMemAlloc } from "./mem_alloc.ts";
@@ -36,23 +37,33 @@ export interface ContextHost {
   /** Simulated time. */
   now(): number;
   /**
-   * Fires the BPF timers due at `now` and returns the next expiry (see
-   * `timer_softirq.ts`); unset while no loaded object may arm timers.
+   * Starts the BPF timers due at `now` whose CPUs can take them (see
+   * `timer_softirq.ts`) and tells what is left; unset while no loaded
+   * object may arm timers.
    */
-  serviceTimers?: (now: number) => number | undefined;
+  serviceTimers?: (now: number) => TimerOutlook;
+}
+
+/** What {@link ContextHost.serviceTimers} leaves: one object, reused. */
+export interface TimerOutlook {
+  /** The next expiry after now, or undefined. */
+  next: number | undefined;
+  /** A due timer waits for its CPU to turn interrupts on. */
+  waiting: boolean;
 }
 
 /**
  * Starts `invocation` at context `level` on `cpu`, reusing the state the
  * CPU keeps for that level and program runtime (created on first use), and
- * records `ev` (`prog_start` or `nmi_enter`).
+ * records `ev` (`prog_start`, `nmi_enter`, or `timer` for a softirq running
+ * a BPF timer's callback).
  */
 export function pushContext(
   host: ContextHost,
   cpu: Cpu,
   invocation: Invocation,
   level: number,
-  ev: "prog_start" | "nmi_enter",
+  ev: "prog_start" | "nmi_enter" | "timer",
 ): RunningContext {
   const states = cpu.states[level] ??= new Map();
   const runtime = invocation.runtime as ProgramRuntime | undefined;
@@ -78,11 +89,17 @@ export function pushContext(
     });
     states.set(runtime, state);
   } else state.reset(invocation.program);
+  const softirq = ev === "timer";
+  // one state per level serves NMIs and softirqs alike: say which runs
+  (state.owner as { softirq?: boolean }).softirq = softirq;
+  if (invocation.entry !== undefined) state.pc = invocation.entry;
   if (invocation.r1 !== undefined) state.setReg(1, invocation.r1);
+  invocation.args?.forEach((v, i) => state.setReg(2 + i, v));
   const context: RunningContext = {
     invocation,
     state,
     level,
+    softirq,
     spinning: false,
     spinningOn: undefined,
   };
@@ -133,11 +150,36 @@ export function finishContext(
     invocation.onExit?.(r0);
   }
   cpu.contexts.pop();
-  if (level > 0) host.trace.emit({ t: t(), ...where, ev: "nmi_exit" });
-  else {
+  if (level > 0 && !context.softirq) {
+    host.trace.emit({ t: t(), ...where, ev: "nmi_exit" });
+  } else {
     // between two task-level programs the CPU schedules: a quiescent
     // state for RCU, and interrupts are on, so queued irq_work runs
     host.rcu.quiescentState(cpu.id);
     host.ma?.runIrqWork(cpu.id);
   }
+}
+
+/** True when the lock `context` spins on is held by another CPU. */
+export function heldElsewhere(cpu: Cpu, context: RunningContext): boolean {
+  const lock = context.spinningOn;
+  return lock !== undefined && lock.held && lock.cpu !== cpu.id;
+}
+
+/**
+ * The pending NMI that strikes `cpu` now, running `top`, if any — removed
+ * from the CPU's queue; a probabilistic one draws from `prng`.
+ */
+export function dueNmi(
+  cpu: Cpu,
+  top: RunningContext,
+  prng: Prng,
+): PendingNmi | undefined {
+  if (cpu.nmis.length === 0 || top.level > 0) return undefined; // NMIs do not nest
+  const index = cpu.nmis.findIndex((n) =>
+    n.atInsn !== undefined
+      ? n.atInsn === top.state.pc
+      : prng.chance(n.probability ?? 0)
+  );
+  return index < 0 ? undefined : cpu.nmis.splice(index, 1)[0];
 }

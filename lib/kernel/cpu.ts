@@ -20,6 +20,10 @@ export interface Invocation {
   readonly onExit?: (r0: bigint) => void;
   /** The program's own helper and kfunc tables (see `LoadedProgram.runtime`). */
   readonly runtime?: object;
+  /** Slot to start at (a callback inside the program's text); default 0. */
+  readonly entry?: number;
+  /** Values for r2, r3, … (a callback's further arguments). */
+  readonly args?: readonly bigint[];
 }
 
 /** An invocation that is running at some context level. */
@@ -28,8 +32,10 @@ export interface RunningContext {
   readonly invocation: Invocation;
   /** Its execution state (one per CPU and level, reused across runs). */
   readonly state: ExecState;
-  /** 0 for task level, 1 for an NMI. */
+  /** 0 for task level, 1+ for an NMI or a softirq above it. */
   readonly level: number;
+  /** A softirq (a BPF timer's callback), not an NMI, when above level 0. */
+  readonly softirq?: boolean;
   /** True while it spins on a lock (so contention is traced once). */
   spinning: boolean;
   /**

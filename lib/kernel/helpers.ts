@@ -40,7 +40,7 @@ export interface StateOwner {
    * Runs a timer callback in softirq context (`timer_softirq.ts`): above
    * the CPU's running contexts, but not an NMI.
    */
-  readonly softirq?: boolean;
+  softirq?: boolean;
 }
 
 /** What the helpers need from the kernel. */

@@ -21,7 +21,11 @@ import type { HelperFn } from "../exec/state.ts";
 import { type Engine, picksWith, stepWith } from "../exec/jit/step_jit.ts";
 import type { Insn } from "../isa/insn.ts";
 import { Cpu, type Invocation } from "./cpu.ts";
-import { type ContextHost, pushContext } from "./contexts.ts";
+import {
+  type ContextHost,
+  pushContext,
+  type TimerOutlook,
+} from "./contexts.ts";
 import { Scheduler } from "./scheduler.ts";
 import { kernelHelpers } from "./helpers.ts";
 import { type BpfMemAlloc, bpfMemAllocInit } from "./mem_alloc.ts";
@@ -246,11 +250,21 @@ export class Kernel {
   }
 
   /**
+   * Runs `invocation` on `cpu` as a softirq — a BPF timer's callback — one
+   * context level above what runs there, from the next pick of that CPU.
+   */
+  raiseSoftirq(cpu: number, invocation: Invocation): void {
+    const target = this.cpuAt(cpu);
+    pushContext(this.host, target, invocation, target.contexts.length, "timer");
+    this.scheduler.invalidate();
+  }
+
+  /**
    * Lets BPF timers fire: `service(now)` runs the callbacks due at `now`
    * and returns the next expiry, where the scheduler stops its runs (the
    * loader of objects whose programs may arm timers installs it).
    */
-  enableTimers(service: (now: number) => number | undefined): void {
+  enableTimers(service: (now: number) => TimerOutlook): void {
     this.host.serviceTimers = service;
   }
 

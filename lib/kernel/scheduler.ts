@@ -16,8 +16,14 @@
  */
 import type { PickHost } from "../exec/picks.ts";
 import type { ExecState, ExecStatus } from "../exec/state.ts";
-import type { Cpu, PendingNmi, RunningContext } from "./cpu.ts";
-import { type ContextHost, finishContext, pushContext } from "./contexts.ts";
+import type { Cpu, RunningContext } from "./cpu.ts";
+import {
+  type ContextHost,
+  dueNmi,
+  finishContext,
+  heldElsewhere,
+  pushContext,
+} from "./contexts.ts";
 import type { RunSummary } from "./kernel_types.ts";
 import { PickSlots } from "./pick_slots.ts";
 import type { Prng } from "./prng.ts";
@@ -175,6 +181,19 @@ export class Scheduler extends PickSlots implements PickHost {
     // the last pick left its CPU spinning (a CPU that ran on does not spin)
     let maySpin = true;
     for (let p = 0; p < picks; p++) {
+      // timers due now start (they may make a CPU runnable); runs stop at
+      // the next expiry
+      let nextTimer: number | undefined = undefined;
+      // a due timer waiting for its CPU is looked at again after each pick
+      let timerWaits = false;
+      if (this.host.serviceTimers !== undefined) {
+        const outlook = this.host.serviceTimers(this.clock);
+        nextTimer = outlook.next;
+        timerWaits = outlook.waiting;
+        this.limit = nextTimer === undefined || nextTimer > this.runLimit
+          ? this.runLimit
+          : nextTimer;
+      }
       if (this.runnableStale) {
         this.listRunnable(this.cpus);
         this.runnableStale = false;
@@ -183,10 +202,11 @@ export class Scheduler extends PickSlots implements PickHost {
       const count = this.count;
       if (count === 0) {
         // idle CPUs still take timer interrupts: time jumps to the next
-        // expiry within the run, and the loop fires it
-        const next = this.host.serviceTimers?.(this.clock);
-        if (next === undefined || next > this.runLimit) return SLICE_IDLE;
-        this.clock = next;
+        // expiry within the run, and the loop starts it
+        if (nextTimer === undefined || nextTimer > this.runLimit) {
+          return SLICE_IDLE;
+        }
+        this.clock = nextTimer;
         continue;
       }
       if (
@@ -199,19 +219,12 @@ export class Scheduler extends PickSlots implements PickHost {
         );
         return SLICE_HUNG;
       }
-      if (this.host.serviceTimers !== undefined) {
-        // timers due now fire; runs stop at the next expiry
-        const next = this.host.serviceTimers(this.clock);
-        this.limit = next === undefined || next > this.runLimit
-          ? this.runLimit
-          : next;
-      }
       const left = this.limit - this.clock;
       if (left <= 0) return SLICE_LIMIT;
       if (this.scheduleAt < schedule.length) {
         this.picks++;
         maySpin = this.runCpu(this.pick(runnable, count), 1);
-      } else if (this.pickRuns) {
+      } else if (this.pickRuns && !timerWaits) {
         maySpin = this.runEnginePicks();
       } else {
         this.picks++;
@@ -309,14 +322,14 @@ export class Scheduler extends PickSlots implements PickHost {
       if (host.ma !== undefined) this.irqWorkIfEnabled(cpu, top);
       let current = top, budget = left;
       if (cpu.nmis.length > 0) {
-        const nmi = this.dueNmi(cpu, top);
+        const nmi = dueNmi(cpu, top, this.prng);
         if (nmi !== undefined) {
           current = pushContext(host, cpu, nmi.invocation, 1, "nmi_enter");
         }
         if (cpu.nmis.length > 0) budget = 1;
       }
       const state = current.state;
-      if (current.spinning && this.heldElsewhere(cpu, current)) {
+      if (current.spinning && heldElsewhere(cpu, current)) {
         // the retry would find the lock taken and block again, changing
         // nothing: spend the step without running the call
         cpu.spins++;
@@ -362,12 +375,6 @@ export class Scheduler extends PickSlots implements PickHost {
     return left;
   }
 
-  /** True when the lock `context` spins on is held by another CPU. */
-  private heldElsewhere(cpu: Cpu, context: RunningContext): boolean {
-    const lock = context.spinningOn;
-    return lock !== undefined && lock.held && lock.cpu !== cpu.id;
-  }
-
   /**
    * Runs the allocator's queued irq_work on `cpu` if interrupts are on
    * there: the kernel raises a self-IPI, so it runs at the next instruction
@@ -388,16 +395,5 @@ export class Scheduler extends PickSlots implements PickHost {
     const invocation = cpu.queue.shift();
     if (invocation === undefined) return undefined;
     return pushContext(this.host, cpu, invocation, 0, "prog_start");
-  }
-
-  /** The pending NMI that strikes now on `cpu`, if any (removed from the queue). */
-  private dueNmi(cpu: Cpu, top: RunningContext): PendingNmi | undefined {
-    if (cpu.nmis.length === 0 || top.level > 0) return undefined; // NMIs do not nest
-    const index = cpu.nmis.findIndex((n) =>
-      n.atInsn !== undefined
-        ? n.atInsn === top.state.pc
-        : this.prng.chance(n.probability ?? 0)
-    );
-    return index < 0 ? undefined : cpu.nmis.splice(index, 1)[0];
   }
 }

@@ -54,7 +54,11 @@ function fireEach(
   for (const t of timers.due(nowNs)) {
     if (timers.timers.get(t.hrtimer) !== t || t.expires === null) continue;
     if (t.expires > BigInt(nowNs)) continue; // re-armed by an earlier callback
-    if (!canFire(t.cpu)) continue;
+    if (!canFire(t.cpu)) {
+      if (!t.deferred) timers.deferrals++;
+      t.deferred = true;
+      continue;
+    }
     t.expires = null;
     if (t.prog === null || t.callbackFn === 0n) continue;
     const vm = caller(t.cpu, t);
@@ -72,11 +76,43 @@ function fireEach(
 }
 
 /**
+ * Disarms and returns the timers of `kernel` due at `nowNs` whose CPUs can
+ * take them now (`canFire`), earliest first, for their callbacks to run as
+ * softirqs on those CPUs (see timer_softirq.ts); a due timer whose CPU has
+ * interrupts off stays due. Timers without a callback are just disarmed.
+ */
+export function takeDueTimers(
+  kernel: Kernel,
+  nowNs: number,
+  canFire: (cpu: number) => boolean,
+): BpfTimer[] {
+  const timers = timersOf(kernel);
+  const out: BpfTimer[] = [];
+  const busy = new Set<number>(); // one softirq per CPU at a time
+  for (const t of timers.due(nowNs)) {
+    if (busy.has(t.cpu) || timers.running.has(t.cpu)) continue;
+    if (!canFire(t.cpu)) {
+      if (!t.deferred) timers.deferrals++;
+      t.deferred = true;
+      continue;
+    }
+    t.expires = null;
+    if (t.prog === null || t.callbackFn === 0n) continue;
+    busy.add(t.cpu);
+    out.push(t);
+  }
+  return out;
+}
+
+/**
  * The key `bpf_timer_cb()` hands over: for an array the element's index
  * (`(value - array->value) / elem_size`), for a hash the element's key;
  * mapped read-only for the call.
  */
-function timerKey(vm: CallContext, t: BpfTimer): { addr: bigint } {
+export function timerKey(
+  vm: { mem: CallContext["mem"] },
+  t: BpfTimer,
+): { addr: bigint } {
   const map = t.map;
   let key: Uint8Array | undefined;
   if (map instanceof ArrayMap) {

@@ -69,6 +69,8 @@ export interface BpfTimer {
   cancelling: number;
   /** Arming order, to fire timers with equal expiry in order. */
   seq: number;
+  /** Its CPU had interrupts off when this arming came due (counted once). */
+  deferred: boolean;
 }
 
 /** The timers of one simulated kernel. */
@@ -83,6 +85,11 @@ export class BpfTimers {
    * clock of the kernel's).
    */
   firingAt: number | null = null;
+  /**
+   * Expiries that found their CPU with interrupts off (holding or spinning
+   * on a bpf_spin_lock, in an NMI) and fired later: the softirq waits.
+   */
+  deferrals = 0;
   private seq = 0;
 
   /** The timer the `struct bpf_timer` at `field` holds, or undefined (uninitialised). */
@@ -104,6 +111,7 @@ export class BpfTimers {
     t.expires = expires;
     t.cpu = cpu;
     t.seq = this.seq++;
+    t.deferred = false;
   }
 
   /** Armed timers due at `nowNs`, earliest first. */
@@ -211,6 +219,7 @@ export function timerHelpers(env: ObjectHelperEnv): Map<number, HelperFn> {
         cpu: 0,
         cancelling: 0,
         seq: 0,
+        deferred: false,
       });
       vm.mem.write(field, 8, hrtimer);
       return 0;

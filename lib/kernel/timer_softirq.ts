@@ -1,54 +1,22 @@
 /**
  * The timer softirq of the simulated kernel: when the scheduler's clock
- * passes a BPF timer's expiry, its callback runs on the CPU that armed it
- * (`hrtimer_run_softirq()` → `bpf_timer_cb()`), at a pick boundary, as an
- * interrupt of whatever that CPU runs — unless the CPU has interrupts off
- * (it holds or spins on a `bpf_spin_lock`, taken with irqsave, or it is in
- * an NMI): then the timer stays due until it can take it. The callback
- * runs to completion at once, with the object's helpers, one context level
- * above what its CPU runs (a softirq, not an NMI); the trace shows a
- * `timer` event.
+ * passes a BPF timer's expiry, its callback starts on the CPU that armed it
+ * (`hrtimer_run_softirq()` → `bpf_timer_cb()`) as a context one level above
+ * what that CPU runs — a softirq, not an NMI — and from there it is
+ * scheduled like any context: interleaved with the other CPUs, spinning on
+ * a lock another CPU holds. It cannot start while its CPU has interrupts
+ * off (holding or spinning on a `bpf_spin_lock`, taken with irqsave, or in
+ * an NMI or another softirq): the timer stays due until it can. The trace
+ * shows a `timer` event where the callback starts and `prog_exit` where it
+ * returns.
  * @module
  */
-import { formatAddress } from "../exec/fault.ts";
-import { compileProgram } from "../exec/compile.ts";
-import { ExecState, type HelperFn } from "../exec/state.ts";
-import type { StateOwner } from "./helpers.ts";
-import type { Kernel, ProgramRuntime } from "./kernel.ts";
+import type { CompiledProgram } from "../exec/compile.ts";
 import type { BpfCallbacks } from "./graph/callback.ts";
-import { fireDueTimers } from "./timer_fire.ts";
-import type { BpfTimer } from "./timer_helpers.ts";
-import { timersOf } from "./timer_helpers.ts";
-
-/**
- * Fires the timers of `kernel` due at `now` whose CPUs can take them, and
- * returns the next expiry after `now` (the scheduler stops its runs there),
- * or undefined when no timer is armed for later.
- */
-export function serviceTimers(kernel: Kernel, now: number): number | undefined {
-  const timers = timersOf(kernel);
-  if (timers.timers.size === 0) return undefined;
-  const first = timers.nextExpiry();
-  if (first !== null && first <= BigInt(now)) {
-    fireDueTimers(
-      kernel,
-      now,
-      (cpu, timer) => softirqState(kernel, cpu, timer),
-      (cpu) => canTakeSoftirq(kernel, cpu),
-    );
-  }
-  const next = timers.nextExpiry(BigInt(now));
-  return next === null ? undefined : Number(next);
-}
-
-/** Whether CPU `id` has interrupts on: not in an NMI, holding no lock, not spinning. */
-function canTakeSoftirq(kernel: Kernel, id: number): boolean {
-  const cpu = kernel.cpus[id];
-  if (cpu === undefined || cpu.deadlocked) return false;
-  const top = cpu.top;
-  if (top === undefined) return true;
-  return top.level === 0 && !top.spinning && !kernel.locks.holdsAny(id, 0);
-}
+import type { TimerOutlook } from "./contexts.ts";
+import type { Kernel, ProgramRuntime } from "./kernel.ts";
+import { takeDueTimers, timerKey } from "./timer_fire.ts";
+import { type BpfTimer, timersOf } from "./timer_helpers.ts";
 
 /** The runtime of the object a callback table belongs to. */
 const CALLBACK_RUNTIMES = new WeakMap<BpfCallbacks, ProgramRuntime>();
@@ -64,56 +32,75 @@ export function registerCallbackRuntime(
   CALLBACK_RUNTIMES.set(callbacks, runtime);
 }
 
-/** An empty program: the softirq context's state only lends its tables. */
-const NO_PROGRAM = compileProgram([]);
+/**
+ * Starts the callbacks of the timers of `kernel` due at `now` whose CPUs
+ * can take them, and tells the next expiry after `now` (the scheduler stops
+ * its runs there) and whether a due timer still waits for its CPU (then
+ * the scheduler looks again after every pick).
+ */
+export function serviceTimers(kernel: Kernel, now: number): TimerOutlook {
+  let outlook = OUTLOOKS.get(kernel);
+  if (outlook === undefined) {
+    OUTLOOKS.set(kernel, outlook = { next: undefined, waiting: false });
+  }
+  outlook.next = undefined;
+  outlook.waiting = false;
+  const timers = timersOf(kernel);
+  if (timers.timers.size === 0) return outlook;
+  const t = BigInt(now);
+  const first = timers.nextExpiry();
+  if (first !== null && first <= t) {
+    const canFire = (cpu: number) => canTakeSoftirq(kernel, cpu);
+    for (const d of takeDueTimers(kernel, now, canFire)) {
+      startCallback(kernel, d);
+    }
+    const still = timers.nextExpiry();
+    outlook.waiting = still !== null && still <= t;
+  }
+  const next = timers.nextExpiry(t);
+  outlook.next = next === null ? undefined : Number(next);
+  return outlook;
+}
 
-/** Softirq states by kernel, CPU and object runtime. */
-const STATES = new WeakMap<Kernel, Map<string, ExecState>>();
-/** Numbers for runtimes, to key {@link STATES}. */
-const RUNTIME_IDS = new WeakMap<ProgramRuntime, number>();
-let nextRuntimeId = 1;
+/** The outlook object of each kernel (reused: the scheduler asks often). */
+const OUTLOOKS = new WeakMap<Kernel, TimerOutlook>();
 
 /**
- * The state `timer`'s callback is called from on `cpu`: the object's
- * helpers and kfuncs, the CPU at level 1, the kernel's clock; the event is
- * traced as the callback starts.
+ * Whether CPU `id` has interrupts on: running nothing, or a task-level
+ * program that holds no lock and does not spin on one.
  */
-function softirqState(kernel: Kernel, cpu: number, timer: BpfTimer): ExecState {
-  const runtime = timer.prog === null
-    ? undefined
-    : CALLBACK_RUNTIMES.get(timer.prog);
-  let states = STATES.get(kernel);
-  if (states === undefined) STATES.set(kernel, states = new Map());
-  let rid = 0;
-  if (runtime !== undefined) {
-    rid = RUNTIME_IDS.get(runtime) ?? 0;
-    if (rid === 0) RUNTIME_IDS.set(runtime, rid = nextRuntimeId++);
-  }
-  // the callback interrupts whatever runs on the CPU: one level above it
-  const level = kernel.cpus[cpu].contexts.length;
-  const key = `${cpu}/${level}/${rid}`;
-  let state = states.get(key);
-  if (state === undefined) {
-    const helpers = new Map<number, HelperFn>(kernel.helpers);
-    for (const [id, fn] of runtime?.helpers ?? []) helpers.set(id, fn);
-    const owner: StateOwner = { cpu: kernel.cpus[cpu], level, softirq: true };
-    state = new ExecState(NO_PROGRAM, kernel.space, {
-      helpers,
-      kfuncs: runtime?.kfuncs,
-      owner,
-      name: `cpu${cpu}.softirq.stack`,
-      clock: () => kernel.now(),
-    });
-    states.set(key, state);
-  }
-  kernel.trace.record(
-    kernel.now(),
-    cpu,
-    "timer",
-    "bpf_timer_cb",
-    undefined,
-    formatAddress(timer.field),
-    `callback 0x${timer.callbackFn.toString(16)}`,
-  );
-  return state;
+function canTakeSoftirq(kernel: Kernel, id: number): boolean {
+  const cpu = kernel.cpus[id];
+  if (cpu === undefined || cpu.deadlocked) return false;
+  const top = cpu.top;
+  if (top === undefined) return true;
+  return top.level === 0 && !top.spinning && !kernel.locks.holdsAny(id, 0);
+}
+
+/**
+ * Pushes `t`'s callback on its CPU: `callback(map, key, value)` from the
+ * callback's slot in its program's text, with the object's helpers; the
+ * key is mapped read-only until the callback returns.
+ */
+function startCallback(kernel: Kernel, t: BpfTimer): void {
+  const callbacks = t.prog as BpfCallbacks;
+  const target = callbacks.resolve(t.callbackFn) as {
+    prog: CompiledProgram;
+    slot: number;
+  };
+  const key = timerKey({ mem: kernel.space }, t);
+  const timers = timersOf(kernel);
+  timers.running.set(t.cpu, t);
+  kernel.raiseSoftirq(t.cpu, {
+    name: "bpf_timer_cb",
+    program: target.prog,
+    runtime: CALLBACK_RUNTIMES.get(callbacks),
+    entry: target.slot,
+    r1: t.mapAddr,
+    args: [key.addr, t.value],
+    onExit: () => {
+      timers.running.delete(t.cpu);
+      kernel.space.unmapRegion(key.addr);
+    },
+  });
 }
