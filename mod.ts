@@ -207,6 +207,7 @@ export {
   BpfTimers,
   timersOf,
 } from "./lib/kernel/timer_helpers.ts";
+export type { TimerOutlook } from "./lib/kernel/contexts.ts";
 export type { PerfSample, SentSignal } from "./lib/kernel/generic_helpers.ts";
 export { NOT_MODELLED_HELPERS } from "./lib/kernel/helper_coverage.ts";
 

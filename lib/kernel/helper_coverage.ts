@@ -24,10 +24,8 @@ const SYSCALL = "a syscall program's access to bpf() and BTF, not modelled";
 const LIRC = "needs a lirc (IR remote) device";
 const LWT = "needs the lightweight-tunnel or SRv6 data path";
 const SYSCTL = "needs a cgroup sysctl hook";
-const CGROUP = "needs cgroup hooks and cgroup maps, not modelled";
+const CGROUP = "needs cgroup hooks (and their cgroup storage), not modelled";
 const ITER = "needs a seq_file iterator";
-const DEVICES =
-  "needs network devices and redirect maps (devmap, cpumap, xskmap) beyond the test run's loopback";
 
 /** Helper names (as the verifier prints them) with no runtime, and why. */
 export const NOT_MODELLED_HELPERS: Readonly<Record<string, string>> = {
@@ -38,12 +36,6 @@ export const NOT_MODELLED_HELPERS: Readonly<Record<string, string>> = {
   bpf_skb_output: TRACING,
   bpf_xdp_output: TRACING,
   bpf_snprintf_btf: "needs vmlinux BTF to print kernel objects",
-  bpf_current_task_under_cgroup: CGROUP,
-  bpf_skb_under_cgroup: CGROUP,
-  bpf_skb_cgroup_classid: CGROUP,
-  bpf_redirect_map: DEVICES,
-  bpf_redirect_neigh: DEVICES,
-  bpf_redirect_peer: DEVICES,
   bpf_get_local_storage: CGROUP,
   bpf_get_retval: CGROUP,
   bpf_set_retval: CGROUP,
@@ -71,12 +63,7 @@ export const NOT_MODELLED_HELPERS: Readonly<Record<string, string>> = {
   bpf_tcp_check_syncookie: SOCKETS,
   bpf_tcp_gen_syncookie: SOCKETS,
   bpf_tcp_send_ack: SOCKETS,
-  bpf_tcp_raw_gen_syncookie_ipv4: SOCKETS,
-  bpf_tcp_raw_gen_syncookie_ipv6: SOCKETS,
-  bpf_tcp_raw_check_syncookie_ipv4: SOCKETS,
-  bpf_tcp_raw_check_syncookie_ipv6: SOCKETS,
   bpf_sock_from_file: SOCKETS,
-  bpf_skb_get_xfrm_state: "needs IPsec (xfrm) state",
   bpf_inode_storage_get: STORAGE,
   bpf_inode_storage_delete: STORAGE,
   bpf_d_path: LSM,

@@ -7,7 +7,8 @@
  * tracing programs that find nothing to trace here (`tracing_helpers.ts`:
  * no user memory, VMAs, branch records or perf counters), the sk / task /
  * cgroup storage helpers (`local_storage_helpers.ts`) and
- * `bpf_user_ringbuf_drain` (`user_ringbuf_helpers.ts`). One table serves
+ * `bpf_user_ringbuf_drain` (`user_ringbuf_helpers.ts`), and the helpers
+ * taking a redirect map or cgroup array (`packet_redirect.ts`). One table serves
  * the simulated kernel's CPUs and `BPF_PROG_TEST_RUN` alike.
  * @module
  */
@@ -18,6 +19,7 @@ import { localStorageHelpers } from "./local_storage_helpers.ts";
 import { type MapHelperLog, mapHelpers } from "./map_helpers.ts";
 import type { LoadedObject } from "./object_loader.ts";
 import { tracingHelpers } from "./tracing_helpers.ts";
+import { mapRedirectHelpers } from "./packet_redirect.ts";
 import { userRingbufHelpers } from "./user_ringbuf_helpers.ts";
 
 /**
@@ -35,6 +37,9 @@ export function objectHelpers(
   for (const [id, fn] of tracingHelpers(env)) helpers.set(id, fn);
   for (const [id, fn] of localStorageHelpers(env)) helpers.set(id, fn);
   for (const [id, fn] of userRingbufHelpers(env)) helpers.set(id, fn);
+  for (const [id, fn] of mapRedirectHelpers(loaded.registry)) {
+    helpers.set(id, fn);
+  }
   return helpers;
 }
 

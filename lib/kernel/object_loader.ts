@@ -48,6 +48,11 @@ export const MODELLED_MAP_TYPES: ReadonlySet<number> = new Set([
   MAP_TYPE.sk_storage,
   MAP_TYPE.task_storage,
   MAP_TYPE.cgrp_storage,
+  MAP_TYPE.cgroup_array,
+  MAP_TYPE.devmap,
+  MAP_TYPE.devmap_hash,
+  MAP_TYPE.cpumap,
+  MAP_TYPE.xskmap,
 ]);
 
 /** Bytes of the `kernel` region standing for a `struct bpf_map`. */

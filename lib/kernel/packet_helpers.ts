@@ -9,6 +9,8 @@ import type { HelperFn } from "../exec/state.ts";
 import { EINVAL } from "./maps/map.ts";
 import { skbCsumHelpers } from "./packet_csum.ts";
 import { skbNetInfoHelpers, xdpNetInfoHelpers } from "./packet_net_info.ts";
+import { skbRedirectHelpers } from "./packet_redirect.ts";
+import { syncookieHelpers } from "./packet_syncookie.ts";
 import { clearHash, skbOpsHelpers } from "./packet_skb_ops.ts";
 import { skbRoomHelpers } from "./packet_skb_room.ts";
 import { sockHelpers } from "./packet_sock_helpers.ts";
@@ -47,7 +49,8 @@ const INT_MAX = 0x7fffffffn;
  * zeroes `buf`). The test skb has no checksum to recompute (never
  * CHECKSUM_COMPLETE). With them, every skb helper of this folder: checksums,
  * reshaping, VLAN, tunnel metadata, device and socket queries, socket
- * lookups (which find no socket), the casts of `skb->sk`.
+ * lookups (which find no socket), the casts of `skb->sk`, the redirects
+ * and cgroup queries that need no map, the raw SYN cookies.
  */
 export function skbHelpers(skb: SkbContext): Map<number, HelperFn> {
   return new Map<number, HelperFn>([
@@ -59,6 +62,8 @@ export function skbHelpers(skb: SkbContext): Map<number, HelperFn> {
     ...skbNetInfoHelpers(skb),
     ...skbSockLookupHelpers(),
     ...sockHelpers(skb.sock),
+    ...skbRedirectHelpers(),
+    ...syncookieHelpers(),
     [PACKET_HELPER.skb_load_bytes, (vm) => {
       const offset = vm.arg(2) & 0xffffffffn, to = vm.arg(3);
       const len = vm.argLo(4) >>> 0;
@@ -106,12 +111,14 @@ function xdpBytes(
 
 /**
  * The XDP packet helpers: head, meta and tail adjustment, load and store,
- * redirect, MTU check, FIB lookup, buffer length and the socket lookups.
+ * redirect, MTU check, FIB lookup, buffer length, the socket lookups and
+ * the raw SYN cookies (`bpf_redirect_map` is an object helper: it needs the maps).
  */
 export function xdpHelpers(xdp: XdpContext): Map<number, HelperFn> {
   return new Map<number, HelperFn>([
     ...xdpNetInfoHelpers(xdp),
     ...xdpSockLookupHelpers(),
+    ...syncookieHelpers(),
     [PACKET_HELPER.xdp_adjust_head, (vm) => xdp.adjustHead(vm.argLo(2))],
     [PACKET_HELPER.xdp_adjust_meta, (vm) => xdp.adjustMeta(vm.argLo(2))],
     [PACKET_HELPER.xdp_adjust_tail, (vm) => xdp.adjustTail(vm.argLo(2))],

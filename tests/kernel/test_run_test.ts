@@ -48,6 +48,8 @@ const SKIPPED: Record<string, string> = {
     "bpf_get_current_pid_tgid (14) is the oracle process's pid: not modelled",
   "verifier/helpers_types.o ok_socket_get_socket_cookie":
     "bpf_get_socket_cookie (46) comes from the host's global cookie counter",
+  "runtime/redirect/syncookie.o tc_syncookie_cookie":
+    "returns a SYN cookie: the kernel's syncookie secret is random per boot",
   "runtime/packet/skb_ops.o netns_cookie":
     "bpf_get_netns_cookie (122) counts network namespaces since the host booted",
   // missing runtime pieces

@@ -49,6 +49,12 @@ import {
   LocalStorageMap,
 } from "./local_storage.ts";
 import { UserRingBuf } from "./user_ringbuf.ts";
+import { CgroupArrayMap, fdArrayAllocCheck } from "./cgroup_array.ts";
+import {
+  REDIRECT_MAP_TYPES,
+  RedirectMap,
+  redirectMapAllocCheck,
+} from "./redirect_maps.ts";
 import { type FieldFreer, unwiredFieldFreer } from "./special_fields.ts";
 
 /** `PCPU_MIN_UNIT_SIZE`: the largest per-CPU value. */
@@ -135,6 +141,10 @@ export function mapAllocCheck(attr: MapAttr): number {
     err = localStorageAllocCheck(attr);
   } else if (attr.type === M.queue || attr.type === M.stack) {
     err = queueStackAllocCheck(attr);
+  } else if (attr.type === M.cgroup_array) {
+    err = fdArrayAllocCheck(attr) || arrayAllocCheck(attr);
+  } else if (REDIRECT_MAP_TYPES.includes(attr.type)) {
+    err = redirectMapAllocCheck(attr);
   } else throw new MapError(attr.name, `map type ${attr.type} is not modelled`);
   return err || objNameCheck(attr.name);
 }
@@ -199,6 +209,13 @@ export function createMap(
     case M.queue:
     case M.stack:
       return new QueueStackMap(attr, env, attr.type === M.stack);
+    case M.cgroup_array:
+      return new CgroupArrayMap(attr, env);
+    case M.devmap:
+    case M.devmap_hash:
+    case M.cpumap:
+    case M.xskmap:
+      return new RedirectMap(attr, env);
     default:
       return new HashMap(attr, record, env, {
         percpu: attr.type === M.percpu_hash || attr.type === M.lru_percpu_hash,
