@@ -14,6 +14,7 @@ import { syncookieHelpers } from "./packet_syncookie.ts";
 import { clearHash, skbOpsHelpers } from "./packet_skb_ops.ts";
 import { skbRoomHelpers } from "./packet_skb_room.ts";
 import { sockHelpers } from "./packet_sock_helpers.ts";
+import { sockTcpHelpers } from "./packet_sock_tcp.ts";
 import {
   skbSockLookupHelpers,
   xdpSockLookupHelpers,
@@ -62,6 +63,7 @@ export function skbHelpers(skb: SkbContext): Map<number, HelperFn> {
     ...skbNetInfoHelpers(skb),
     ...skbSockLookupHelpers(),
     ...sockHelpers(skb.sock),
+    ...sockTcpHelpers(skb.sock),
     ...skbRedirectHelpers(),
     ...syncookieHelpers(),
     [PACKET_HELPER.skb_load_bytes, (vm) => {

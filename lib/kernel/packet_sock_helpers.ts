@@ -96,18 +96,7 @@ export function socketCookieHelper(sock: TestRunSock): HelperFn {
  * program with an ExecError.
  */
 export function sockHelpers(sock: TestRunSock): [number, HelperFn][] {
-  const arg = (vm: CallContext): TestRunSock => {
-    const address = vm.arg(1);
-    if (!sock.is(address)) {
-      throw new ExecError(
-        vm.insnIndex,
-        `socket pointer 0x${
-          address.toString(16)
-        } is not the test run's socket, the only one bpfsim models`,
-      );
-    }
-    return sock;
-  };
+  const arg = (vm: CallContext): TestRunSock => sockArg(sock, vm, 1);
   /** A cast: the socket when `test` holds, else NULL. */
   const cast = (test: (sk: TestRunSock) => boolean): HelperFn => (vm) => {
     const sk = arg(vm);
@@ -161,4 +150,25 @@ export function sockHelpers(sock: TestRunSock): [number, HelperFn][] {
       (vm) => arg(vm).fullsock && vm.argLo(2) === 0 ? SIM_ROOT_CGROUP_ID : 0,
     ],
   ];
+}
+
+/**
+ * `sock`, when argument `argNo` of the call points at it; any other socket
+ * pointer stops the program (the test run's socket is the only one).
+ */
+export function sockArg(
+  sock: TestRunSock,
+  vm: CallContext,
+  argNo: number,
+): TestRunSock {
+  const address = vm.arg(argNo);
+  if (!sock.is(address)) {
+    throw new ExecError(
+      vm.insnIndex,
+      `socket pointer 0x${
+        address.toString(16)
+      } is not the test run's socket, the only one bpfsim models`,
+    );
+  }
+  return sock;
 }
