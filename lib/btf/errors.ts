@@ -6,25 +6,19 @@
  */
 
 /** Linux errno values that BTF parsing and special-field discovery return. */
-export const ENOENT = 2;
-/** Argument list too long: too many fields, too deep nesting. */
-export const E2BIG = 7;
-/** Permission denied: map flags that forbid special fields. */
-export const EACCES = 13;
-/** Bad address: the kernel's "should not happen" (`-EFAULT`). */
-export const EFAULT = 14;
-/** Object already exists: overlapping fields, duplicate decl tags. */
-export const EEXIST = 17;
-/** Invalid argument: the kernel's default refusal. */
-export const EINVAL = 22;
-/** Numerical result out of range. */
-export const ERANGE = 34;
-/** Too many levels of symbolic links: the kernel's ownership-cycle errno. */
-export const ELOOP = 40;
-/** Operation not supported (userspace `EOPNOTSUPP`). */
-export const EOPNOTSUPP = 95;
-/** Kernel-internal "not supported" (`ENOTSUPP`, 524), e.g. bad BTF version. */
-export const ENOTSUPP = 524;
+export {
+  E2BIG,
+  EACCES,
+  EEXIST,
+  EFAULT,
+  EINVAL,
+  ELOOP,
+  ENOENT,
+  ENOTSUPP,
+  EOPNOTSUPP,
+  ERANGE,
+} from "../uapi/errno.ts";
+import { EINVAL } from "../uapi/errno.ts";
 
 /** Where a `BtfError` happened, as far as it is known. */
 export interface BtfErrorLocation {

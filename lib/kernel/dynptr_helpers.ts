@@ -22,6 +22,7 @@ import { forEachMapHelpers } from "./for_each_map.ts";
 import { RingBuf } from "./maps/ringbuf.ts";
 import type { ObjectHelperEnv } from "./object_helpers.ts";
 import { timerHelpers } from "./timer_helpers.ts";
+import { E2BIG, EFAULT, EINVAL } from "../uapi/errno.ts";
 
 /** Helper ids (include/uapi/linux/bpf.h `___BPF_FUNC_MAPPER`). */
 export const DYNPTR_HELPER = {
@@ -53,10 +54,6 @@ export const DYNPTR_SIZE_MASK = 0xffffff;
 export const DYNPTR_RDONLY_BIT: number = 2 ** 31;
 /** `sizeof(struct bpf_dynptr_kern)`. */
 export const BPF_DYNPTR_SIZE = 16;
-
-const EINVAL = 22;
-const E2BIG = 7;
-const EFAULT = 14;
 
 /** A decoded `struct bpf_dynptr_kern`. */
 export interface DynptrKern {

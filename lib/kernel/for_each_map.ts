@@ -15,11 +15,10 @@ import { HashMap } from "./maps/hash.ts";
 import { type BpfMap, u32Key } from "./maps/map.ts";
 import type { ObjectHelperEnv } from "./object_helpers.ts";
 import type { BpfCallbacks } from "./graph/callback.ts";
+import { EINVAL } from "../uapi/errno.ts";
 
 /** Helper id of `bpf_for_each_map_elem`. */
 export const BPF_FUNC_for_each_map_elem = 164;
-
-const EINVAL = 22;
 
 /** The CPU a helper runs on: the state's owner when the kernel runs it, else 0. */
 export function helperCpu(vm: CallContext): number {

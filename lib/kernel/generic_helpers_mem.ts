@@ -22,11 +22,7 @@ import { ExecError } from "../exec/fault.ts";
 import { addressLo } from "../exec/memory.ts";
 import type { Kernel } from "./kernel.ts";
 import { cpuOf } from "./generic_helpers_task.ts";
-
-/** `EFAULT`. */
-export const EFAULT = 14;
-/** `ERANGE`. */
-export const ERANGE = 34;
+import { EFAULT, ERANGE } from "../uapi/errno.ts";
 
 /** `TASK_SIZE_MAX` of x86-64 with 4-level paging: `(1 << 47) - PAGE_SIZE`. */
 export const TASK_SIZE_MAX: bigint = (1n << 47n) - 4096n;

@@ -22,12 +22,10 @@
 import type { CallContext, HelperFn } from "../exec/state.ts";
 import type { LoadedObject } from "./object_loader.ts";
 import type { MapHelperLog } from "./map_helpers.ts";
-import { E2BIG, EINVAL, ENOENT } from "./maps/map.ts";
 import { cpuOf } from "./generic_helpers_task.ts";
-import { EFAULT, zeroBuffer } from "./generic_helpers_mem.ts";
+import { zeroBuffer } from "./generic_helpers_mem.ts";
+import { E2BIG, EFAULT, EINVAL, ENOENT, EOPNOTSUPP } from "../uapi/errno.ts";
 
-/** `EOPNOTSUPP`. */
-const EOPNOTSUPP = 95;
 /** `BPF_F_INDEX_MASK`: the slot index part of the flags. */
 export const BPF_F_INDEX_MASK = 0xffffffffn;
 /** `BPF_F_CURRENT_CPU`: the slot of the running CPU. */

@@ -12,8 +12,8 @@
  * @module
  */
 import type { CallContext } from "../exec/state.ts";
-import { EINVAL } from "./maps/map.ts";
 import { kernelString } from "./generic_helpers_mem.ts";
+import { EINVAL, ENOSPC } from "../uapi/errno.ts";
 
 /** `MAX_BPRINTF_VARARGS`: the most arguments a format may take. */
 export const MAX_BPRINTF_VARARGS = 12;
@@ -21,8 +21,6 @@ export const MAX_BPRINTF_VARARGS = 12;
 export const MAX_BPRINTF_BIN_ARGS = 512;
 /** `MAX_BPRINTF_BUF`: the line `bpf_trace_vprintk` prints into. */
 export const MAX_BPRINTF_BUF = 1024;
-/** `ENOSPC`. */
-const ENOSPC = 28;
 
 const LEFT = 2, PLUS = 4, SPACE = 8, ZEROPAD = 16;
 

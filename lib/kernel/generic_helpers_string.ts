@@ -7,7 +7,7 @@
 import type { CallContext, HelperFn } from "../exec/state.ts";
 import type { MapHelperLog } from "./map_helpers.ts";
 import { EINVAL } from "./maps/map.ts";
-import { ERANGE } from "./generic_helpers_mem.ts";
+import { ERANGE } from "../uapi/errno.ts";
 import {
   bprintfPrepare,
   bstrPrintf,

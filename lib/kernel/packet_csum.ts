@@ -11,13 +11,8 @@
  * @module
  */
 import type { HelperFn } from "../exec/state.ts";
-import { EINVAL, ENOTSUPP } from "./maps/map.ts";
 import type { SkbContext } from "./test_run_ctx.ts";
-
-/** `EFAULT`. */
-const EFAULT = 14;
-/** `EACCES`. */
-const EACCES = 13;
+import { EACCES, EFAULT, EINVAL, ENOTSUPP } from "../uapi/errno.ts";
 
 /** `CHECKSUM_*` values of `skb->ip_summed`. */
 export const CHECKSUM = {

@@ -6,7 +6,6 @@
  * @module
  */
 import type { HelperFn } from "../exec/state.ts";
-import { EINVAL } from "./maps/map.ts";
 import { skbCsumHelpers } from "./packet_csum.ts";
 import { skbNetInfoHelpers, xdpNetInfoHelpers } from "./packet_net_info.ts";
 import { skbRedirectHelpers } from "./packet_redirect.ts";
@@ -22,9 +21,7 @@ import {
 import { skbTunnelHelpers } from "./packet_tunnel.ts";
 import { skbVlanHelpers } from "./packet_vlan.ts";
 import type { SkbContext, XdpContext } from "./test_run_ctx.ts";
-
-/** `EFAULT`: what `bpf_skb_load_bytes()` returns out of the packet. */
-const EFAULT = 14;
+import { EFAULT, EINVAL } from "../uapi/errno.ts";
 
 /** Helper ids of the packet helpers. */
 export const PACKET_HELPER = {

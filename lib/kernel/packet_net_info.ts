@@ -11,14 +11,18 @@
  */
 import type { CallContext, HelperFn } from "../exec/state.ts";
 import { SK_BUFF_OFFSETS } from "../verifier/ctx_access/skb.ts";
-import { EINVAL } from "./maps/map.ts";
 import { SIM_ROOT_CGROUP_ID } from "./generic_helpers_task.ts";
 import { socketCookieHelper } from "./packet_sock_helpers.ts";
 import type { SkbContext, XdpContext } from "./test_run_ctx.ts";
+import {
+  EAFNOSUPPORT,
+  EINVAL,
+  ENODEV,
+  EOPNOTSUPP,
+  ERANGE,
+} from "../uapi/errno.ts";
 
 const SKB = SK_BUFF_OFFSETS;
-/** `ENODEV`, `ERANGE`, `EOPNOTSUPP`, `EAFNOSUPPORT`. */
-const ENODEV = 19, ERANGE = 34, EOPNOTSUPP = 95, EAFNOSUPPORT = 97;
 /** `lo`'s ifindex, `mtu` and `hard_header_len`. */
 export const LOOPBACK = { ifindex: 1, mtu: 65536, hardHeaderLen: 14 } as const;
 /**

@@ -12,12 +12,10 @@
  */
 import type { HelperFn } from "../exec/state.ts";
 import { SK_BUFF_OFFSETS } from "../verifier/ctx_access/skb.ts";
-import { EINVAL, ENOMEM } from "./maps/map.ts";
 import type { SkbContext } from "./test_run_ctx.ts";
+import { EFAULT, EINVAL, ENOMEM } from "../uapi/errno.ts";
 
 const SKB = SK_BUFF_OFFSETS;
-/** `EFAULT`. */
-const EFAULT = 14;
 /** `SKB_MAX_ALLOC` (`BPF_SKB_MAX_LEN`): 4 pages less `skb_shared_info`. */
 export const BPF_SKB_MAX_LEN: number = 16384 - 320;
 /** `PACKET_OTHERHOST`: the largest type `skb_pkt_type_ok()` accepts. */

@@ -6,7 +6,6 @@
  * @module
  */
 import type { HelperFn } from "../exec/state.ts";
-import { EINVAL, ENOMEM, ENOTSUPP } from "./maps/map.ts";
 import { resetChecksumUnnecessary } from "./packet_csum.ts";
 import {
   BPF_SKB_MAX_LEN,
@@ -15,11 +14,8 @@ import {
   networkOffset,
 } from "./packet_skb_ops.ts";
 import type { SkbContext } from "./test_run_ctx.ts";
+import { EALREADY, EFAULT, EINVAL, ENOMEM, ENOTSUPP } from "../uapi/errno.ts";
 
-/** `EFAULT`. */
-const EFAULT = 14;
-/** `EALREADY`. */
-const EALREADY = 114;
 const ETH_P_IP = 0x0800, ETH_P_IPV6 = 0x86dd;
 
 /** `BPF_F_ADJ_ROOM_*` flags. */

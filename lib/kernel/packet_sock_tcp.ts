@@ -17,10 +17,17 @@
  * @module
  */
 import type { CallContext, HelperFn } from "../exec/state.ts";
-import { EINVAL, ENOENT } from "./maps/map.ts";
 import { AF, TCP_STATE, type TestRunSock } from "./packet_sock.ts";
 import { sockArg } from "./packet_sock_helpers.ts";
 import { rawCheckSyncookie, rawGenSyncookie } from "./packet_syncookie.ts";
+import {
+  EINVAL,
+  ENETUNREACH,
+  ENOENT,
+  EOPNOTSUPP,
+  EPROTONOSUPPORT,
+  ESOCKTNOSUPPORT,
+} from "../uapi/errno.ts";
 
 /** Helper ids of the TCP-listener helpers. */
 export const SOCK_TCP_HELPER = {
@@ -29,8 +36,6 @@ export const SOCK_TCP_HELPER = {
   sk_assign: 124,
 } as const;
 
-const EPROTONOSUPPORT = 93, ESOCKTNOSUPPORT = 94, EOPNOTSUPP = 95;
-const ENETUNREACH = 101;
 /** `IPPROTO_TCP`; `sizeof(struct tcphdr)`, `struct iphdr`, `struct ipv6hdr`. */
 const IPPROTO_TCP = 6, TCPHDR_LEN = 20, IPHDR_LEN = 20, IPV6HDR_LEN = 40;
 /** Flag bits of byte 13 of a TCP header. */

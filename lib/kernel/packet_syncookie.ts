@@ -15,10 +15,8 @@
  * @module
  */
 import type { CallContext, HelperFn } from "../exec/state.ts";
-import { EINVAL } from "./maps/map.ts";
+import { EACCES, EINVAL } from "../uapi/errno.ts";
 
-/** `EACCES`: the cookie is not valid. */
-const EACCES = 13;
 /** `COOKIEBITS`: the low 24 bits hold the hash and MSS index, the top 8 the count. */
 const COOKIEBITS = 24, COOKIEMASK = (1 << COOKIEBITS) - 1;
 /** `MAX_SYNCOOKIE_AGE`: a cookie is good for this many minutes' counts. */

@@ -11,11 +11,9 @@
  * @module
  */
 import type { HelperFn } from "../exec/state.ts";
-import { EINVAL, ENOENT, ENOMEM } from "./maps/map.ts";
 import type { SkbContext } from "./test_run_ctx.ts";
+import { EINVAL, ENOENT, ENOMEM, EPROTO } from "../uapi/errno.ts";
 
-/** `EPROTO`. */
-const EPROTO = 71;
 /** `sizeof(struct bpf_tunnel_key)`. */
 const TUNNEL_KEY_SIZE = 44;
 /** `IP_TUNNEL_OPTS_MAX`. */

@@ -22,6 +22,7 @@ import type { StateOwner } from "./helpers.ts";
 import type { Kernel } from "./kernel.ts";
 import type { BpfMap } from "./maps/map.ts";
 import type { ObjectHelperEnv } from "./object_helpers.ts";
+import { EBUSY, EDEADLK, EINVAL, EOPNOTSUPP } from "../uapi/errno.ts";
 
 /** Helper ids (include/uapi/linux/bpf.h). */
 export const TIMER_HELPER = {
@@ -41,7 +42,6 @@ export const MAX_CLOCKS = 16;
 const ALLOWED_CLOCKS: ReadonlySet<number> = new Set([0, 1, 7]);
 /** Bytes of the `struct bpf_hrtimer` region. */
 const BPF_HRTIMER_SIZE = 96;
-const EINVAL = 22, EBUSY = 16, EDEADLK = 35, EOPNOTSUPP = 95;
 
 /** One initialised timer (`struct bpf_hrtimer`). */
 export interface BpfTimer {

@@ -38,7 +38,8 @@
  */
 import type { CallContext, HelperFn } from "../exec/state.ts";
 import { PT_REGS_SIZE } from "../verifier/ctx_access/tracing.ts";
-import { EFAULT, zeroBuffer } from "./generic_helpers_mem.ts";
+import { zeroBuffer } from "./generic_helpers_mem.ts";
+import { EFAULT } from "../uapi/errno.ts";
 import { BPF_F_CURRENT_CPU, BPF_F_INDEX_MASK } from "./generic_helpers_perf.ts";
 import { cpuOf, simTaskPid } from "./generic_helpers_task.ts";
 import type { StateOwner } from "./helpers.ts";

@@ -24,15 +24,8 @@ import type { KfuncAux } from "./check_kfunc.ts";
 import { isGplCompatible } from "./used_maps.ts";
 
 /** errno values the main pass returns (positive; results carry them negated). */
-export const EACCES = 13;
-/** -EINVAL. */
-export const EINVAL = 22;
-/** -E2BIG. */
-export const E2BIG = 7;
-/** -EFAULT. */
-export const EFAULT = 14;
-/** -ENOTSUPP. */
-export const ENOTSUPP = 524;
+export { E2BIG, EACCES, EFAULT, EINVAL, ENOTSUPP } from "../uapi/errno.ts";
+import { E2BIG } from "../uapi/errno.ts";
 
 /**
  * Thrown inside the main pass when the kernel would `return -E…` after

@@ -8,6 +8,14 @@
  * `check_btf_info()`) and max_stack_depth.ts (`check_max_stack_depth()`).
  * @module
  */
+import {
+  E2BIG,
+  EACCES,
+  EFAULT,
+  EINVAL,
+  ENOTSUPP,
+  EPERM,
+} from "../uapi/errno.ts";
 
 /** At most this many functions in one program (`BPF_MAX_SUBPROGS`). */
 export const BPF_MAX_SUBPROGS = 256;
@@ -26,12 +34,12 @@ export const BPF_PRIV_STACK_MIN_SIZE = 64;
 
 /** The kernel's errno values used by the pre-pass (positive; errors carry them negated). */
 export const ERRNO = {
-  EPERM: 1,
-  E2BIG: 7,
-  EACCES: 13,
-  EFAULT: 14,
-  EINVAL: 22,
-  ENOTSUPP: 524,
+  EPERM,
+  E2BIG,
+  EACCES,
+  EFAULT,
+  EINVAL,
+  ENOTSUPP,
 } as const;
 
 /** A program refused before (or right after) the main pass. */

@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { u32Key } from "../../lib/kernel/maps/map.ts";
 import { Prng } from "../../lib/kernel/prng.ts";
 import { RbTree } from "../../lib/kernel/graph/mod.ts";
-import { EINVAL } from "../../lib/kernel/graph/list.ts";
+import { EINVAL } from "../../lib/uapi/errno.ts";
 import { type GraphBench, graphBench, imm, kcall } from "./graph_env.ts";
 
 /** `struct tnode { long key; struct bpf_rb_node rb; }` of rbtree.c: rb at 8. */

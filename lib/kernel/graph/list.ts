@@ -28,9 +28,8 @@ import {
   readWord,
   writeWord,
 } from "./layouts.ts";
+import { EINVAL } from "../../uapi/errno.ts";
 
-/** `EINVAL`. */
-export const EINVAL = 22;
 /** Most entries a drain or a walk follows before calling the list a loop. */
 export const MAX_LIST_WALK: number = 1 << 22;
 

@@ -18,8 +18,8 @@
 import type { BtfField } from "../../btf/field_types.ts";
 import { ExecError } from "../../exec/fault.ts";
 import type { CallContext } from "../../exec/state.ts";
+import { EINVAL } from "../../uapi/errno.ts";
 import {
-  EINVAL,
   nodeOffset,
   nodeOffsetOrZero,
   takeRacing,

@@ -15,19 +15,19 @@ import {
   BPF_F_RDONLY_PROG,
   BPF_F_WRONLY_PROG,
   checkKey,
-  E2BIG,
-  EAGAIN,
-  EINVAL,
-  ENOENT,
-  ENOTSUPP,
   type MapAttr,
   type MapEnv,
   MapError,
   u32Key,
 } from "./map.ts";
-
-/** `EBADF`: `cgroup_get_from_fd()` on an fd that is not open. */
-export const EBADF = 9;
+import {
+  E2BIG,
+  EAGAIN,
+  EBADF,
+  EINVAL,
+  ENOENT,
+  ENOTSUPP,
+} from "../../uapi/errno.ts";
 
 /**
  * The part of `fd_array_map_alloc_check()` before it defers to

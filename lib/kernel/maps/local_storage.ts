@@ -25,25 +25,26 @@ import { MAP_TYPE } from "../../uapi/bpf.ts";
 import { MapBase } from "./base.ts";
 import {
   BPF_F_NO_PREALLOC,
-  E2BIG,
-  EEXIST,
-  EINVAL,
-  ENOENT,
-  ENOMEM,
-  ENOTSUPP,
   type MapAttr,
   type MapEnv,
   MapError,
   progAccess,
 } from "./map.ts";
 import { bpfObjFreeFields, copyMapValue } from "./special_fields.ts";
+import {
+  E2BIG,
+  EBADF,
+  EEXIST,
+  EINVAL,
+  ENOENT,
+  ENOMEM,
+  ENOTSUPP,
+} from "../../uapi/errno.ts";
 
 /** `BPF_F_CLONE`: a socket's elements are copied to sockets cloned from it. */
 export const BPF_F_CLONE = 1 << 9;
 /** `BPF_LOCAL_STORAGE_GET_F_CREATE` (= `BPF_SK_STORAGE_GET_F_CREATE`). */
 export const BPF_LOCAL_STORAGE_GET_F_CREATE = 1;
-/** `EBADF`: what an fd-keyed syscall gets without a file descriptor table. */
-export const EBADF = 9;
 /** `sizeof(struct bpf_local_storage_elem)`: `sdata` is cacheline aligned. */
 export const SELEM_SIZE = 128;
 /** `offsetof(struct bpf_local_storage_elem, sdata.data)`: elem_size is this + value_size. */

@@ -19,7 +19,18 @@ import { BPF_F_RDONLY_PROG } from "../../uapi/bpf.ts";
 // Shared with lib/uapi and lib/btf (same values), so that one `export *`
 // of every module does not see two different bindings of one name.
 export { BPF_F_MMAPABLE, BPF_F_RDONLY_PROG } from "../../uapi/bpf.ts";
-export { E2BIG, EEXIST, EINVAL, ENOENT, ENOTSUPP } from "../../btf/errors.ts";
+/** The errno values map operations return (positive; results carry them negated). */
+export {
+  E2BIG,
+  EAGAIN,
+  EBUSY,
+  EEXIST,
+  EINVAL,
+  ENOENT,
+  ENOMEM,
+  ENOTSUPP,
+  EPERM,
+} from "../../uapi/errno.ts";
 
 /** `BPF_ANY`: create or update. */
 export const BPF_ANY = 0;
@@ -51,15 +62,6 @@ export const BPF_F_INNER_MAP = 1 << 12;
 /** `BPF_F_ACCESS_MASK`. */
 export const BPF_F_ACCESS_MASK: number = BPF_F_RDONLY | BPF_F_RDONLY_PROG |
   BPF_F_WRONLY | BPF_F_WRONLY_PROG;
-
-/** Operation not permitted. */
-export const EPERM = 1;
-/** Try again (ring buffer full). */
-export const EAGAIN = 11;
-/** Out of memory (here: the simulated address space). */
-export const ENOMEM = 12;
-/** Busy (freezing a frozen map). */
-export const EBUSY = 16;
 
 /** `KMALLOC_MAX_SIZE` on x86-64 (`1 << (MAX_PAGE_ORDER + PAGE_SHIFT)`), 4 MiB. */
 export const KMALLOC_MAX_SIZE: number = 1 << 22;

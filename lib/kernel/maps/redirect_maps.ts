@@ -22,21 +22,24 @@ import {
   BPF_F_WRONLY,
   BPF_NOEXIST,
   checkKey,
-  E2BIG,
-  EEXIST,
-  EINVAL,
-  ENOENT,
-  ENOMEM,
   type MapAttr,
   type MapEnv,
   MapError,
   u32Key,
 } from "./map.ts";
 import { MAP_TYPE } from "../../uapi/bpf.ts";
-import { EBADF } from "./cgroup_array.ts";
+import {
+  E2BIG,
+  EBADF,
+  EEXIST,
+  EINVAL,
+  ENODEV,
+  ENOENT,
+  ENOMEM,
+  EOPNOTSUPP,
+  EOVERFLOW,
+} from "../../uapi/errno.ts";
 
-/** `ENODEV`, `EOVERFLOW`, `EOPNOTSUPP`. */
-const ENODEV = 19, EOVERFLOW = 75, EOPNOTSUPP = 95;
 /** `NR_CPUS` of the 6.18 kernel the oracle runs (Debian: 8192). */
 export const NR_CPUS = 8192;
 /** The simulated host's only network device, `lo`. */
