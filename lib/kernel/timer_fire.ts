@@ -13,6 +13,7 @@ import { ArrayMap } from "./maps/array.ts";
 import { HashMap } from "./maps/hash.ts";
 import { roundUp8, u32Key } from "./maps/map.ts";
 import type { FieldFreer } from "./maps/special_fields.ts";
+import type { BpfCallbacks } from "./graph/callback.ts";
 import { type BpfTimer, type BpfTimers, timersOf } from "./timer_helpers.ts";
 
 /**
@@ -54,13 +55,7 @@ function fireEach(
   for (const t of timers.due(nowNs)) {
     if (timers.timers.get(t.hrtimer) !== t || t.expires === null) continue;
     if (t.expires > BigInt(nowNs)) continue; // re-armed by an earlier callback
-    if (!canFire(t.cpu)) {
-      if (!t.deferred) timers.deferrals++;
-      t.deferred = true;
-      continue;
-    }
-    t.expires = null;
-    if (t.prog === null || t.callbackFn === 0n) continue;
+    if (!claimDue(timers, t, canFire)) continue;
     const vm = caller(t.cpu, t);
     const key = timerKey(vm, t);
     timers.running.set(t.cpu, t);
@@ -91,17 +86,30 @@ export function takeDueTimers(
   const busy = new Set<number>(); // one softirq per CPU at a time
   for (const t of timers.due(nowNs)) {
     if (busy.has(t.cpu) || timers.running.has(t.cpu)) continue;
-    if (!canFire(t.cpu)) {
-      if (!t.deferred) timers.deferrals++;
-      t.deferred = true;
-      continue;
-    }
-    t.expires = null;
-    if (t.prog === null || t.callbackFn === 0n) continue;
+    if (!claimDue(timers, t, canFire)) continue;
     busy.add(t.cpu);
     out.push(t);
   }
   return out;
+}
+
+/**
+ * Takes due timer `t` as `hrtimer_run_softirq()` does: if its CPU cannot
+ * take the softirq now (interrupts off) it stays due, counted once as
+ * deferred; otherwise it is disarmed. True when a callback is to run.
+ */
+function claimDue(
+  timers: BpfTimers,
+  t: BpfTimer,
+  canFire: (cpu: number) => boolean,
+): t is BpfTimer & { prog: BpfCallbacks } {
+  if (!canFire(t.cpu)) {
+    if (!t.deferred) timers.deferrals++;
+    t.deferred = true;
+    return false;
+  }
+  t.expires = null;
+  return t.prog !== null && t.callbackFn !== 0n;
 }
 
 /**
