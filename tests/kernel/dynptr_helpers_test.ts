@@ -388,6 +388,13 @@ Deno.test("timers in a whole program (timer.o), and firing them", async (t) => {
       };
       assert.equal(fireDueTimers(kernel, Number(expiry) - 1, caller), 0);
       assert.deepEqual(value(), [0n, 0n]);
+      // CPU 0 with interrupts off: the timer stays due, deferred once
+      const irqsOff = () => false;
+      assert.equal(fireDueTimers(kernel, Number(expiry), caller, irqsOff), 0);
+      assert.equal(fireDueTimers(kernel, Number(expiry), caller, irqsOff), 0);
+      assert.equal(timers.deferrals, 1);
+      assert.equal(timers.nextExpiry(), expiry);
+      assert.deepEqual(callers, []);
       assert.equal(fireDueTimers(kernel, Number(expiry), caller), 1);
       // 1000 + key 1; cancelling its own timer from its callback: -EDEADLK
       assert.deepEqual(value(), [1001n, -35n]);
