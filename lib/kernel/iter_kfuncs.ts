@@ -7,6 +7,7 @@
  */
 import type { KfuncFn } from "../exec/state.ts";
 import { kfuncBtfId } from "./kfunc_ids.ts";
+import { E2BIG, EINVAL } from "../uapi/errno.ts";
 
 /** `BPF_MAX_LOOPS`: the longest range `bpf_iter_num_new` accepts. */
 export const ITER_NUM_MAX_LOOPS: number = 8 * 1024 * 1024;
@@ -28,8 +29,8 @@ export function iterKfuncs(): Map<number, KfuncFn> {
     [idOf("bpf_iter_num_new"), (vm) => { // bpf_iter_num_new(it, start, end)
       const start = vm.argLo(2), end = vm.argLo(3);
       put(vm, 0, 0);
-      if (start > end) return -22; // -EINVAL
-      if (end - start > ITER_NUM_MAX_LOOPS) return -7; // -E2BIG
+      if (start > end) return -EINVAL;
+      if (end - start > ITER_NUM_MAX_LOOPS) return -E2BIG;
       put(vm, start - 1, end);
       return 0;
     }],

@@ -35,6 +35,7 @@ import { formatAddress } from "../exec/fault.ts";
 import type { CallContext } from "../exec/state.ts";
 import { verifyBeforeRun } from "./load_verify.ts";
 import { decodeRaw } from "../isa/decode.ts";
+import { E2BIG, EINVAL } from "../uapi/errno.ts";
 
 /** Helper id of `bpf_loop`. */
 export const BPF_FUNC_loop = 181;
@@ -133,8 +134,8 @@ export function loadObjectWithRuntime(
   // mirrors bpf_loop() in kernel/bpf/bpf_iter.c
   helpers.set(BPF_FUNC_loop, (vm) => {
     const nr = vm.arg(1), fn = vm.arg(2), ctx = vm.arg(3), flags = vm.arg(4);
-    if (flags !== 0n) return -22; // -EINVAL
-    if (nr > BigInt(BPF_LOOP_MAX)) return -7; // -E2BIG
+    if (flags !== 0n) return -EINVAL;
+    if (nr > BigInt(BPF_LOOP_MAX)) return -E2BIG;
     const n = Number(nr & 0xffffffffn);
     for (let i = 0; i < n; i++) {
       if (callbacks.call(vm, fn, [BigInt(i), ctx]) !== 0n) return i + 1;

@@ -13,7 +13,7 @@
 import type { HelperFn } from "../exec/state.ts";
 import { SK_BUFF_OFFSETS } from "../verifier/ctx_access/skb.ts";
 import type { SkbContext } from "./test_run_ctx.ts";
-import { EFAULT, EINVAL, ENOMEM } from "../uapi/errno.ts";
+import { EFAULT, EINVAL, ENOMEM, ENOTSUPP } from "../uapi/errno.ts";
 
 const SKB = SK_BUFF_OFFSETS;
 /** `SKB_MAX_ALLOC` (`BPF_SKB_MAX_LEN`): 4 pages less `skb_shared_info`. */
@@ -67,7 +67,7 @@ function minLen(skb: SkbContext): number {
 /** `bpf_skb_change_tail()` (`__bpf_skb_change_tail()`). */
 function changeTail(skb: SkbContext, newLen: number, flags: bigint): number {
   if (flags || newLen > BPF_SKB_MAX_LEN || newLen < minLen(skb)) return -EINVAL;
-  if (skb.encapsulation) return -524; // -ENOTSUPP
+  if (skb.encapsulation) return -ENOTSUPP;
   const p = skb.packet;
   if (newLen > skb.len) {
     // __skb_grow(): bytes already in the tailroom are not cleared

@@ -7,6 +7,7 @@
 import type { AddressSpace, RegionAccessHook } from "../exec/memory.ts";
 import { XDP_MD_OFFSETS, XDP_MD_SIZE } from "../verifier/ctx_access/xdp.ts";
 import { ETH_HLEN, LOOPBACK_IFINDEX, PacketBuffer } from "./packet_buffer.ts";
+import { EACCES, EINVAL } from "../uapi/errno.ts";
 
 /** `XDP_PACKET_HEADROOM`. */
 export const XDP_PACKET_HEADROOM = 256;
@@ -82,7 +83,7 @@ export class XdpContext implements RegionAccessHook {
     const metalen = p.dataOff - p.metaOff;
     const data = p.dataOff + delta;
     if (data < XDP_FRAME_SIZE + metalen || data > p.endOff - ETH_HLEN) {
-      return -22;
+      return -EINVAL;
     }
     if (metalen) p.buf.copyWithin(p.metaOff + delta, p.metaOff, p.dataOff);
     p.metaOff += delta;
@@ -99,9 +100,9 @@ export class XdpContext implements RegionAccessHook {
   adjustMeta(delta: number): number {
     const p = this.packet;
     const meta = p.metaOff + delta;
-    if (meta < XDP_FRAME_SIZE || meta > p.dataOff) return -22;
+    if (meta < XDP_FRAME_SIZE || meta > p.dataOff) return -EINVAL;
     const metalen = p.dataOff - meta;
-    if (metalen % 4 !== 0 || metalen > XDP_META_MAX) return -13;
+    if (metalen % 4 !== 0 || metalen > XDP_META_MAX) return -EACCES;
     p.metaOff = meta;
     p.remap();
     return 0;
@@ -115,7 +116,7 @@ export class XdpContext implements RegionAccessHook {
   adjustTail(delta: number): number {
     const p = this.packet;
     const end = p.endOff + delta;
-    if (end > XDP_DATA_HARD_END || end < p.dataOff + ETH_HLEN) return -22;
+    if (end > XDP_DATA_HARD_END || end < p.dataOff + ETH_HLEN) return -EINVAL;
     if (delta > 0) p.buf.fill(0, p.endOff, end);
     p.endOff = end;
     p.remap();
