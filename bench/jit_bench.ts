@@ -1,6 +1,6 @@
 /**
- * JIT throughput against the interpreter and the kernel's JIT: the three
- * programs of bench/interp_bench.ts (same instructions, rebuilt here) and
+ * JIT throughput against the interpreter and the kernel's JIT: the four
+ * programs of bench/interp_bench.ts (bench_programs.ts) and
  * the three loops of tests/fixtures/bench/loops.o, whose kernel time per run
  * is recorded in loops.oracle-run.json. Also the translation cost per
  * instruction (block analysis, source generation and `new Function`; V8's
@@ -13,8 +13,7 @@
  * and the translation cost per instruction with the break-even point.
  * @module
  */
-import { decodeRaw, rawInsn } from "../lib/isa/decode.ts";
-import type { RawInsn } from "../lib/isa/insn.ts";
+import { decodeRaw } from "../lib/isa/decode.ts";
 import { loadObject } from "../lib/elf/object.ts";
 import { type CompiledProgram, compileProgram } from "../lib/exec/compile.ts";
 import { defaultHelpers, runProgram } from "../lib/exec/run.ts";
@@ -23,78 +22,7 @@ import { ExecState } from "../lib/exec/state.ts";
 import { jitCompile } from "../lib/exec/jit/jit.ts";
 import { randomProgram } from "../lib/exec/jit/fuzz.ts";
 import { type Engine, stepWith } from "../lib/exec/jit/step_jit.ts";
-
-const ITERATIONS = 100_000;
-const mov = (d: number, imm: number): RawInsn => rawInsn(0xb7, d, 0, 0, imm);
-const movr = (d: number, s: number): RawInsn => rawInsn(0xbf, d, s, 0, 0);
-const alu = (code: number, d: number, s: number, imm = 0): RawInsn =>
-  rawInsn(code, d, s, 0, imm);
-const exit = (): RawInsn => rawInsn(0x95, 0, 0, 0, 0);
-
-// The programs of interp_bench.ts, instruction for instruction.
-const ALU_LOOP: RawInsn[] = [
-  mov(0, 1),
-  mov(1, ITERATIONS),
-  alu(0x0f, 0, 1),
-  alu(0x27, 0, 0, 0x9e3779b9 | 0),
-  movr(2, 0),
-  alu(0x77, 2, 0, 13),
-  alu(0xaf, 0, 2),
-  alu(0x67, 2, 0, 7),
-  alu(0x0c, 3, 2),
-  alu(0x57, 3, 0, 0xffff),
-  alu(0x4f, 0, 3),
-  alu(0xc7, 2, 0, 3),
-  alu(0x17, 1, 0, 1),
-  rawInsn(0x55, 1, 0, -12, 0),
-  exit(),
-];
-const MEMORY_LOOP: RawInsn[] = [
-  mov(0, 0),
-  mov(3, ITERATIONS),
-  mov(4, 7),
-  rawInsn(0x7b, 10, 3, -8, 0),
-  rawInsn(0x79, 5, 10, -8, 0),
-  rawInsn(0x63, 1, 5, 4, 0),
-  rawInsn(0x61, 6, 1, 4, 0),
-  rawInsn(0x73, 10, 4, -16, 0),
-  rawInsn(0x71, 7, 10, -16, 0),
-  rawInsn(0x7a, 1, 0, 8, 42),
-  rawInsn(0x79, 8, 1, 8, 0),
-  alu(0x0f, 0, 6),
-  alu(0x0f, 0, 7),
-  alu(0x17, 3, 0, 1),
-  rawInsn(0x55, 3, 0, -12, 0),
-  exit(),
-];
-const CALL_LOOP: RawInsn[] = [
-  mov(6, ITERATIONS),
-  mov(7, 0),
-  movr(1, 6),
-  rawInsn(0x85, 0, 1, 0, 5),
-  alu(0x0f, 7, 0),
-  alu(0x17, 6, 0, 1),
-  rawInsn(0x55, 6, 0, -5, 0),
-  movr(0, 7),
-  exit(),
-  movr(6, 1),
-  rawInsn(0x85, 0, 0, 0, 5),
-  alu(0x57, 0, 0, 1),
-  alu(0x0f, 0, 6),
-  exit(),
-];
-/** Call-heavy: a helper call in every 4 instructions (2 setup + 4 per iteration + 2). */
-const HELPER_LOOP: RawInsn[] = [
-  mov(6, ITERATIONS),
-  mov(7, 0),
-  // loop:
-  rawInsn(0x85, 0, 0, 0, 5), // r0 = bpf_ktime_get_ns()
-  alu(0x0f, 7, 0), // r7 += r0
-  alu(0x17, 6, 0, 1), // r6 -= 1
-  rawInsn(0x55, 6, 0, -4, 0), // if r6 != 0 goto loop
-  movr(0, 7),
-  exit(),
-];
+import { aluLoop, callLoop, helperLoop, memoryLoop } from "./bench_programs.ts";
 
 interface Case {
   readonly name: string;
@@ -131,12 +59,12 @@ function prepare(
 
 const ctx = new Uint8Array(64);
 const CASES: Case[] = [
-  prepare("alu loop", compileProgram(decodeRaw(ALU_LOOP)), {}),
-  prepare("memory loop", compileProgram(decodeRaw(MEMORY_LOOP)), {
+  prepare("alu loop", compileProgram(decodeRaw(aluLoop())), {}),
+  prepare("memory loop", compileProgram(decodeRaw(memoryLoop())), {
     mem: new Uint8Array(16),
   }),
-  prepare("call loop", compileProgram(decodeRaw(CALL_LOOP)), {}),
-  prepare("helper loop", compileProgram(decodeRaw(HELPER_LOOP)), {}),
+  prepare("call loop", compileProgram(decodeRaw(callLoop())), {}),
+  prepare("helper loop", compileProgram(decodeRaw(helperLoop())), {}),
   ...object.programs.map((p) =>
     prepare(
       `loops.o ${p.name}`,
