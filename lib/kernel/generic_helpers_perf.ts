@@ -112,19 +112,44 @@ function perfEventOutput(
   log: MapHelperLog,
   vm: CallContext,
 ): number {
-  const flags = vm.arg(3);
+  const slot = perfArraySlot(loaded, vm, vm.arg(2), vm.arg(3));
+  if (typeof slot === "number") return slot;
+  if (log.perfOutput === undefined) return -ENOENT;
+  if (slot.index !== BigInt(slot.cpu)) return -EOPNOTSUPP;
+  const data = vm.mem.readBytes(vm.arg(4), Number(vm.arg(5)));
+  log.perfOutput.push({ map: slot.map, cpu: slot.cpu, data });
+  return 0;
+}
+
+/** A perf event array slot a helper addresses, and the CPU it runs on. */
+export interface PerfArraySlot {
+  /** Name of the perf event array ("?" when it is not one of the object's). */
+  readonly map: string;
+  /** The slot index. */
+  readonly index: bigint;
+  /** The running CPU. */
+  readonly cpu: number;
+}
+
+/**
+ * The checks `__bpf_perf_event_output()` and `get_map_perf_counter()`
+ * share on the perf event array at `mapAddress`: -EINVAL for `flags`
+ * beyond the index, `BPF_F_CURRENT_CPU` naming the running CPU's slot,
+ * -E2BIG for an index past the array.
+ */
+export function perfArraySlot(
+  loaded: LoadedObject,
+  vm: CallContext,
+  mapAddress: bigint,
+  flags: bigint,
+): PerfArraySlot | number {
   if (flags & ~BPF_F_INDEX_MASK) return -EINVAL;
   const cpu = cpuOf(vm);
   const index = flags === BPF_F_CURRENT_CPU ? BigInt(cpu) : flags;
-  const address = vm.arg(2);
-  const map = loaded.maps.find((m) => m.address === address);
+  const map = loaded.maps.find((m) => m.address === mapAddress);
   const def = map && loaded.object.maps.find((d) => d.name === map.name);
   // libbpf sizes a perf event array of max_entries 0 to the CPUs
   const maxEntries = def?.maxEntries || loaded.kernel.cpus.length;
   if (index >= BigInt(maxEntries)) return -E2BIG;
-  if (log.perfOutput === undefined) return -ENOENT;
-  if (index !== BigInt(cpu)) return -EOPNOTSUPP;
-  const data = vm.mem.readBytes(vm.arg(4), Number(vm.arg(5)));
-  log.perfOutput.push({ map: map?.name ?? "?", cpu, data });
-  return 0;
+  return { map: map?.name ?? "?", index, cpu };
 }

@@ -39,12 +39,11 @@
 import type { CallContext, HelperFn } from "../exec/state.ts";
 import { PT_REGS_SIZE } from "../verifier/ctx_access/tracing.ts";
 import { zeroBuffer } from "./generic_helpers_mem.ts";
-import { EFAULT } from "../uapi/errno.ts";
-import { BPF_F_CURRENT_CPU, BPF_F_INDEX_MASK } from "./generic_helpers_perf.ts";
+import { EFAULT, EINVAL, ENOENT, EPERM } from "../uapi/errno.ts";
+import { perfArraySlot } from "./generic_helpers_perf.ts";
 import { cpuOf, simTaskPid } from "./generic_helpers_task.ts";
 import type { StateOwner } from "./helpers.ts";
 import type { Kernel } from "./kernel.ts";
-import { E2BIG, EINVAL, ENOENT, EPERM } from "./maps/map.ts";
 import type { ObjectHelperEnv } from "./object_helpers.ts";
 import type { LoadedObject } from "./object_loader.ts";
 
@@ -206,17 +205,11 @@ function perfArrayCounter(
   map: bigint,
   flags: bigint,
 ): PerfReading | number {
-  if (flags & ~BPF_F_INDEX_MASK) return -EINVAL;
-  const cpu = cpuOf(vm);
-  const index = flags === BPF_F_CURRENT_CPU ? BigInt(cpu) : flags;
-  const mapped = loaded.maps.find((m) => m.address === map);
-  const def = mapped && loaded.object.maps.find((d) => d.name === mapped.name);
-  // libbpf sizes a perf event array of max_entries 0 to the CPUs
-  const maxEntries = def?.maxEntries || loaded.kernel.cpus.length;
-  if (index >= BigInt(maxEntries)) return -E2BIG;
+  const slot = perfArraySlot(loaded, vm, map, flags);
+  if (typeof slot === "number") return slot;
   if (!slotsFilled) return -ENOENT;
   // a per-CPU event must be read on its CPU
-  if (index !== BigInt(cpu)) return -EINVAL;
+  if (slot.index !== BigInt(slot.cpu)) return -EINVAL;
   const now = BigInt(vm.nowNs());
   return { counter: 0n, enabled: now, running: now };
 }
