@@ -12,7 +12,7 @@
  */
 
 import { regBoundsSync } from "./bounds_sync.ts";
-import { markScalar32Unbounded } from "./scalar_mark.ts";
+import { markScalar32Unbounded, markScalarKnown } from "./scalar_mark.ts";
 import { type Scalar, U32_MAX } from "./scalar.ts";
 import {
   TNUM_UNKNOWN,
@@ -93,13 +93,7 @@ function setSext64DefaultVal(s: Scalar, size: 1 | 2 | 4): void {
  */
 export function coerceRegToSizeSx(s: Scalar, size: 1 | 2 | 4): void {
   if (s.varOff.mask === 0n) {
-    const c = BigInt.asUintN(64, signExtend(s.varOff.value, size));
-    const lo = Number(c & LO32);
-    s.varOff = tnumConst(c);
-    s.smin = s.smax = BigInt.asIntN(64, c);
-    s.umin = s.umax = c;
-    s.s32Min = s.s32Max = lo | 0;
-    s.u32Min = s.u32Max = lo;
+    markScalarKnown(s, signExtend(s.varOff.value, size));
     return;
   }
   const numBits = BigInt(size * 8);
