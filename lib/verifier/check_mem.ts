@@ -51,6 +51,7 @@ import {
   checkMemRegionAccess,
   checkPacketAccess,
 } from "./check_mem_region.ts";
+import { BPF_F_RDONLY_PROG, BPF_F_WRONLY_PROG } from "../kernel/maps/map.ts";
 export {
   checkMapAccess,
   checkMemRegionAccess,
@@ -60,9 +61,6 @@ export { checkStackAccessWithinBounds } from "./check_stack_bounds.ts";
 
 /** `BPF_READ` or `BPF_WRITE`. */
 export type AccessType = "read" | "write";
-
-const BPF_F_RDONLY_PROG = 1 << 7;
-const BPF_F_WRONLY_PROG = 1 << 8;
 
 /**
  * Mirrors `check_mem_access()`: an access of `size` bytes at `reg + off`
