@@ -94,14 +94,24 @@ export class TestRunError extends Error {
   }
 }
 
-/** The context one program type gets, and its packet helpers. */
-interface RunContext {
+/**
+ * The context a program runs with: what r1 points to, the packet (if any)
+ * and the helpers bound to that context. {@link testRun} builds the ones
+ * `BPF_PROG_TEST_RUN` gives; hooks the kernel cannot test-run (sysctl,
+ * lirc, trampolines …) build theirs and run with {@link runInContext}.
+ */
+export interface RunContext {
+  /** Value of r1 at entry (the context's address, or 0). */
   readonly r1: bigint;
+  /** Region of the packet `ld_abs`/`ld_ind` read, or 0 for none. */
   readonly packetRegion: number;
+  /** Helpers bound to this context, merged over the object's. */
   readonly helpers: ReadonlyMap<number, HelperFn>;
   /** Registers who must learn the packet's new region id after a reshape. */
   onPacketRemap(listener: (regionId: number) => void): void;
+  /** The bytes to report after the run (packet or ctx), if any. */
   dataOut(): Uint8Array | undefined;
+  /** Frees what the context mapped. */
   release(): void;
 }
 
@@ -124,11 +134,34 @@ export function testRun(
     );
   }
   const data = opts.data ?? new Uint8Array(DEFAULT_TEST_DATA_SIZE);
-  const { kernel } = loaded;
-  const compiled = compileObjectProgram(loaded, name, opts.rewritten).program;
   const ctx = buildContext(loaded, prog.type, data);
+  const runs = prog.type === "syscall" ? 1 : Math.max(1, opts.repeat ?? 1);
+  return runInContext(loaded, name, ctx, { ...opts, repeat: runs });
+}
+
+/**
+ * Runs program `name` of `loaded` `opts.repeat` times (default once) on one
+ * CPU with the context `ctx` (released afterwards, whatever happens): the
+ * engine of {@link testRun}, for any program type. `opts.data` is ignored:
+ * the context holds the input.
+ */
+export function runInContext(
+  loaded: LoadedObject,
+  name: string,
+  ctx: RunContext,
+  opts: TestRunOptions = {},
+): TestRunResult {
+  const { kernel } = loaded;
+  let compiled;
+  try {
+    compiled = compileObjectProgram(loaded, name, opts.rewritten).program;
+  } catch (e) {
+    ctx.release();
+    throw e;
+  }
   const cpu = kernel.cpus[opts.cpu ?? 0];
   if (cpu === undefined) {
+    ctx.release();
     throw new TestRunError(`no CPU ${opts.cpu}`, EINVAL);
   }
   const log: MapHelperLog = { printk: [] };
@@ -172,7 +205,7 @@ export function testRun(
   const run = state;
   // helpers that reshape an skb remap its packet: ld_abs must follow
   ctx.onPacketRemap((id) => run.packetRegion = id);
-  const runs = prog.type === "syscall" ? 1 : Math.max(1, opts.repeat ?? 1);
+  const runs = Math.max(1, opts.repeat ?? 1);
   try {
     let steps = 0;
     const t0 = performance.now();
