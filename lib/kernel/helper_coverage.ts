@@ -58,7 +58,6 @@ export const NOT_MODELLED_HELPERS: Readonly<Record<string, string>> = {
   bpf_msg_push_data: SOCK_HOOKS,
   bpf_msg_pop_data: SOCK_HOOKS,
   bpf_sk_select_reuseport: SOCK_HOOKS,
-  bpf_sk_release: SOCKETS,
   bpf_tcp_send_ack: SOCKETS,
   bpf_sock_from_file: SOCKETS,
   bpf_inode_storage_get: STORAGE,

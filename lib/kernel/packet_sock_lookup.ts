@@ -1,15 +1,24 @@
 /**
  * The socket lookup helpers of tc and XDP programs (net/core/filter.c):
  * `bpf_sk_lookup_tcp` (84), `bpf_sk_lookup_udp` (85) and
- * `bpf_skc_lookup_tcp` (99). bpfsim's kernel has no sockets: its socket
+ * `bpf_skc_lookup_tcp` (99), and the release of what they return,
+ * `bpf_sk_release` (86). bpfsim's kernel has no sockets: its socket
  * tables are empty, so a lookup that gets as far as the tables finds
  * nothing, exactly as the real kernel's does in a `BPF_PROG_TEST_RUN`
  * when no socket matches the tuple. Every helper therefore returns NULL;
  * what is modelled is *why*, step by step as `__bpf_skc_lookup()` decides
  * it, so that the argument checks that end a lookup before it looks are
  * the kernel's own (and can be asked with {@link skLookupOutcome}).
+ *
+ * Since no lookup hands out a socket, no program holds a reference for
+ * `bpf_sk_release` to drop: the verifier lets it be called only on a
+ * reference a lookup returned, and those are all NULL. Its runtime is
+ * `bpf_sk_release()`'s `if (sk && sk_is_refcounted(sk))`: NULL returns 0;
+ * anything else can only reach it with verification off, and is the
+ * refcount underflow the kernel would suffer — the call fails, naming it.
  * @module
  */
+import { ExecError } from "../exec/fault.ts";
 import type { HelperFn } from "../exec/state.ts";
 
 /** Helper ids of the socket lookups. */
@@ -17,6 +26,7 @@ export const SOCK_LOOKUP_HELPER = {
   sk_lookup_tcp: 84,
   sk_lookup_udp: 85,
   skc_lookup_tcp: 99,
+  sk_release: 86,
 } as const;
 
 /** `sizeof(tuple->ipv4)`: saddr, daddr, sport, dport. */
@@ -129,6 +139,23 @@ function lookupHelper(
 }
 
 /**
+ * `bpf_sk_release(sk)`: 0 for NULL; any other pointer is a socket no
+ * lookup acquired (bpfsim's lookups find none), so releasing it would
+ * drop a reference the program does not own — an error only a program
+ * that was not verified can make.
+ */
+const skRelease: HelperFn = (vm) => {
+  const sk = vm.arg(1);
+  if (sk === 0n) return 0;
+  throw new ExecError(
+    vm.insnIndex,
+    `bpf_sk_release of 0x${sk.toString(16)}: the program holds no socket ` +
+      "reference (no lookup returned one), so the release would underflow " +
+      "its refcount",
+  );
+};
+
+/**
  * The lookups of an skb program (`bpf_sk_lookup_tcp()`,
  * `bpf_sk_lookup_udp()`, `bpf_skc_lookup_tcp()`, and tc's
  * `bpf_tc_sk_lookup_*()`): a u64 netns id. The verifier offers them to
@@ -141,6 +168,7 @@ export function skbSockLookupHelpers(
     [SOCK_LOOKUP_HELPER.sk_lookup_tcp, lookupHelper(IPPROTO_TCP, 64, observe)],
     [SOCK_LOOKUP_HELPER.sk_lookup_udp, lookupHelper(IPPROTO_UDP, 64, observe)],
     [SOCK_LOOKUP_HELPER.skc_lookup_tcp, lookupHelper(IPPROTO_TCP, 64, observe)],
+    [SOCK_LOOKUP_HELPER.sk_release, skRelease],
   ];
 }
 
@@ -156,5 +184,6 @@ export function xdpSockLookupHelpers(
     [SOCK_LOOKUP_HELPER.sk_lookup_tcp, lookupHelper(IPPROTO_TCP, 32, observe)],
     [SOCK_LOOKUP_HELPER.sk_lookup_udp, lookupHelper(IPPROTO_UDP, 32, observe)],
     [SOCK_LOOKUP_HELPER.skc_lookup_tcp, lookupHelper(IPPROTO_TCP, 32, observe)],
+    [SOCK_LOOKUP_HELPER.sk_release, skRelease],
   ];
 }

@@ -1,7 +1,8 @@
 // The socket lookup helpers (lib/kernel/packet_sock_lookup.ts): the
 // argument checks of __bpf_skc_lookup() in the kernel's order, hand-computed
 // from net/core/filter.c; the u64 (skb) against u32 (XDP) netns id; the
-// helpers returning NULL through a program on every engine; their wiring
+// helpers returning NULL through a program on every engine; bpf_sk_release
+// (nothing to release: NULL is 0, anything else an error); their wiring
 // into the skb and XDP test-run contexts; and the run the oracle recorded
 // for verifier/calls.o ok_sk_lookup_release.
 import { deepEqual, equal, ok } from "node:assert/strict";
@@ -21,6 +22,7 @@ import { Kernel } from "../../lib/kernel/kernel.ts";
 import { loadObject } from "../../lib/elf/object.ts";
 import { loadObjectWithRuntime } from "../../lib/kernel/object_runtime.ts";
 import { testRun } from "../../lib/kernel/test_run.ts";
+import { ExecError } from "../../lib/exec/fault.ts";
 
 const AF_INET = 2, AF_INET6 = 10;
 /** BPF_F_CURRENT_NETNS as the u64 a program passes. */
@@ -182,7 +184,37 @@ Deno.test("the helpers return NULL and pass the skb's u64 or XDP's u32 netns id"
   }
 });
 
-Deno.test("the skb and XDP test-run contexts offer the three lookups", () => {
+Deno.test("bpf_sk_release: NULL returns 0; a socket no lookup acquired fails the call", async (t) => {
+  // bpf_sk_release(): `if (sk && sk_is_refcounted(sk)) sock_gen_put(sk)`
+  const release = new Map(skbSockLookupHelpers()).get(
+    SOCK_LOOKUP_HELPER.sk_release,
+  );
+  ok(release);
+  for (const engine of ENGINES) {
+    await t.step(engine, () => {
+      const nul = runProgram(assemble("r1 = 0\ncall 86\nr0 += 7\nexit"), {
+        helpers: new Map([[SOCK_LOOKUP_HELPER.sk_release, release]]),
+        engine,
+      });
+      equal(nul.r0, 7n); // returned 0, then 7 added
+      try {
+        // r1 = the stack pointer: no lookup returned it (only unverified code can)
+        runProgram(assemble("r1 = r10\nr1 += -8\ncall 86\nexit"), {
+          helpers: new Map([[SOCK_LOOKUP_HELPER.sk_release, release]]),
+          engine,
+        });
+        throw new Error("the release did not fail");
+      } catch (e) {
+        ok(e instanceof ExecError, String(e));
+        equal(e.insnIndex, 2);
+        ok(e.reason.startsWith("bpf_sk_release of 0x"), e.reason);
+        ok(e.reason.includes("holds no socket reference"), e.reason);
+      }
+    });
+  }
+});
+
+Deno.test("the skb and XDP test-run contexts offer the three lookups and the release", () => {
   const kernel = new Kernel({ cpus: 1 });
   const packet = new Uint8Array(64);
   const skb = skbHelpers(new SkbContext(kernel.space, packet, { isL2: true }));
