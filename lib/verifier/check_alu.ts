@@ -13,6 +13,9 @@ import { constantOperandError } from "../isa/field_checks.ts";
 import { EACCES, EINVAL, type Env } from "./env.ts";
 import {
   assignReg,
+  BPF_ADD_CONST32,
+  BPF_ADD_CONST64,
+  idAddConst,
   markRegKnown,
   markRegUnknown,
   type RegState,
@@ -45,7 +48,14 @@ import {
   markScalarUnknown,
   regBoundsSync,
 } from "./bounds_sync.ts";
-import { constScalar, copyScalar, S64_MAX, S64_MIN } from "./scalar.ts";
+import {
+  constScalar,
+  copyScalar,
+  isRegConst,
+  regConstValue,
+  S64_MAX,
+  S64_MIN,
+} from "./scalar.ts";
 import { tnumAdd, tnumIsConst, tnumSub, U64_MAX } from "./tnum.ts";
 
 /** How an instruction uses a register (`enum reg_arg_type`). */
@@ -99,11 +109,7 @@ export function checkAluOp(env: Env, insn: AluInsn): void {
     }
     const src = regs[insn.src];
     if (insn.alu64 && insn.extendBits === 0) {
-      if (src.type === SCALAR_VALUE && !src.id && src !== dst) {
-        // assign_scalar_id_before_mov(): copies share an id so that a later
-        // comparison narrows both (only for non-constants)
-        if (!tnumIsConst(src.s.varOff)) src.id = env.newId();
-      }
+      if (src !== dst) assignScalarIdBeforeMov(env, src);
       assignReg(dst, src);
       return;
     }
@@ -111,10 +117,19 @@ export function checkAluOp(env: Env, insn: AluInsn): void {
       markRegUnknown(dst);
       return;
     }
+    // a 32-bit copy, or a sign extension that changes nothing, keeps the
+    // link: the value is the same (check_alu_op(): is_src_reg_u32, no_sext)
+    const keepsValue = insn.extendBits === 0
+      ? src.s.umax <= 0xffff_ffffn
+      : src.s.umax < 1n << BigInt(insn.extendBits - 1);
+    if (keepsValue) assignScalarIdBeforeMov(env, src);
     const s = copyScalar(src.s);
     const srcCopy = { ...src, s };
     assignReg(dst, srcCopy);
-    dst.id = 0;
+    if (!keepsValue) {
+      dst.id = 0;
+      dst.off = 0;
+    }
     scalarMov(dst.s, s, insn.alu64, insn.extendBits);
     return;
   }
@@ -129,6 +144,7 @@ export function checkAluOp(env: Env, insn: AluInsn): void {
     if (dst.type !== SCALAR_VALUE) markRegUnknown(dst);
     else {
       dst.id = 0;
+      dst.off = 0;
       adjustScalarMinMaxVals(dst.s, dst.s, "neg", insn.alu64);
     }
     return;
@@ -150,6 +166,7 @@ export function checkEndian(env: Env, insn: EndianInsn): void {
     return;
   }
   dst.id = 0;
+  dst.off = 0;
   scalarByteSwap(dst.s, insn.order, insn.bits);
 }
 
@@ -191,13 +208,67 @@ function adjustRegMinMaxVals(env: Env, insn: AluInsn): void {
       return;
     }
   }
-  const before = dst.id;
+  const dstUmax = dst.s.umax;
   adjustScalarMinMaxVals(dst.s, src.s, op, insn.alu64, (zero) => {
     // maybe_fork_scalars(): the 0 variant re-runs this instruction's successor
     const branch = env.pushStack(env.insnIdx + 1, env.insnIdx);
     curFrame(branch).regs[insn.dst].s = zero;
   });
-  if (before) dst.id = 0;
+  linkConstDelta(dst, src, op, !insn.alu64, dstUmax);
+}
+
+/**
+ * `assign_scalar_id_before_mov()`: before `rX = rY` the source gets an id
+ * (not a constant: nothing to learn) that the copy shares, so a later
+ * comparison narrows both; a source already linked by a delta starts a
+ * new link instead.
+ */
+function assignScalarIdBeforeMov(env: Env, src: RegState): void {
+  if (src.type !== SCALAR_VALUE) return;
+  if (idAddConst(src.id)) {
+    src.id = 0;
+    src.off = 0;
+  }
+  if (!src.id && !tnumIsConst(src.s.varOff)) src.id = env.newId();
+}
+
+const S32_MIN_N = -0x8000_0000;
+
+/**
+ * The end of `adjust_reg_min_max_vals()`: `rX += K` / `rX -= K` (64-bit,
+ * K an s32; or 32-bit on a value below 2^32) on a linked copy keeps the
+ * link with the delta in `off` and a `BPF_ADD_CONST` flag on the id,
+ * once (a second delta, or any other operation, unlinks it). Compilers
+ * emit `r1 = r2; r1 += 1; if r2 < N` and use r1.
+ */
+function linkConstDelta(
+  dst: RegState,
+  src: RegState,
+  op: ScalarAluOp,
+  alu32: boolean,
+  dstUmax: bigint,
+): void {
+  const unlink = () => {
+    dst.id = 0;
+    dst.off = 0;
+  };
+  if ((op !== "add" && op !== "sub") || !dst.id || !isRegConst(src.s, alu32)) {
+    unlink();
+    return;
+  }
+  const val = regConstValue(src.s, alu32);
+  if (!alu32 && BigInt.asIntN(64, val) !== BigInt.asIntN(32, val)) {
+    return unlink();
+  }
+  if (alu32 && dstUmax > 0xffff_ffffn) return unlink();
+  let off = Number(BigInt.asIntN(32, val));
+  if (op === "sub") {
+    if (off === S32_MIN_N) return unlink(); // -S32_MIN overflows
+    off = -off;
+  }
+  if (idAddConst(dst.id)) return unlink(); // deltas do not accumulate
+  dst.id += alu32 ? BPF_ADD_CONST32 : BPF_ADD_CONST64;
+  dst.off = off;
 }
 
 // mirrors check_reg_sane_offset()

@@ -16,6 +16,7 @@ import {
   markRegNotInit,
   markRegPointer,
   markRegUnknown,
+  registerIsNull,
 } from "./reg_state.ts";
 import {
   MEM_ALLOC,
@@ -64,6 +65,7 @@ const BPF_MAP_TYPE_ARRAY = 2;
 const BPF_MAP_TYPE_PERCPU_ARRAY = 6;
 const BPF_FUNC_KPTR_XCHG = 194;
 const BPF_FUNC_GET_FUNC_IP = 173;
+const BPF_FUNC_GET_LOCAL_STORAGE = 81;
 /** What prepareFuncExit returns when a callback's path ends (do_check's PROCESS_BPF_EXIT). */
 const CALLBACK_DONE = -1;
 
@@ -130,6 +132,7 @@ export function checkHelperCall(env: Env, insn: CallInsn, idx: number): number {
     gplCompatible: env.gplCompatible,
     sleepable: (env.prog.progFlags & (1 << 4)) !== 0,
     attachType: env.prog.expectedAttachType ?? undefined,
+    attachTarget: env.prog.attachTarget ?? undefined,
   });
   const p = res.ok ? res.proto : FALLBACK_PROTOS[id];
   if (!p) {
@@ -163,6 +166,10 @@ export function checkHelperCall(env: Env, insn: CallInsn, idx: number): number {
         `R${meta.releaseRegno} must be referenced when passed to release function`,
       );
     }
+  }
+  // get_local_storage() cannot return an error, so it takes no flags
+  if (id === BPF_FUNC_GET_LOCAL_STORAGE && !registerIsNull(regs[2])) {
+    env.fail(EINVAL, "get_local_storage() doesn't support non-zero flags");
   }
   const map = meta.mapRegno >= 0 ? regs[meta.mapRegno].map : null;
   if (map) {

@@ -11,8 +11,11 @@ import { ctxAccess, type CtxRegType } from "./ctx_access/mod.ts";
 import { EACCES, type Env } from "./env.ts";
 import { markRegPointer, markRegUnknown, type RegState } from "./reg_state.ts";
 import {
+  baseType,
+  MEM_RDONLY,
   PTR_MAYBE_NULL,
   PTR_TO_BTF_ID,
+  PTR_TO_BUF,
   PTR_TO_CTX,
   PTR_TO_FLOW_KEYS,
   PTR_TO_PACKET,
@@ -20,6 +23,7 @@ import {
   PTR_TO_PACKET_META,
   PTR_TO_SOCK_COMMON,
   PTR_TO_SOCKET,
+  PTR_TRUSTED,
   SCALAR_VALUE,
 } from "./reg_types.ts";
 import { curFrame } from "./state.ts";
@@ -39,6 +43,8 @@ const CTX_REG_TYPES: Record<string, number> = {
   PTR_TO_BTF_ID,
   PTR_TO_BTF_ID_OR_NULL: PTR_TO_BTF_ID | PTR_MAYBE_NULL,
   PTR_TO_CTX,
+  PTR_TO_BUF_OR_NULL: PTR_TO_BUF | PTR_MAYBE_NULL,
+  PTR_TO_RDONLY_BUF_OR_NULL: PTR_TO_BUF | MEM_RDONLY | PTR_MAYBE_NULL,
 };
 
 /**
@@ -73,7 +79,11 @@ export function checkCtxMem(
     markRegUnknown(dst);
     return;
   }
-  markRegPointer(dst, type);
+  // btf_ctx_access() ors PTR_TRUSTED into a BTF pointer's info->reg_type
+  // (prog_args_trusted()); iterator buffers (PTR_TO_BUF) return before that
+  const trusted = r.trusted && baseType(type) === PTR_TO_BTF_ID;
+  markRegPointer(dst, trusted ? type | PTR_TRUSTED : type);
   if (type & PTR_MAYBE_NULL) dst.id = env.newId();
   if (r.btfId !== undefined) dst.btfId = r.btfId;
+  if (r.btfName !== undefined) dst.btfName = r.btfName;
 }

@@ -7,6 +7,7 @@
  * used for map element helpers until helper_protos.ts knows them.
  * @module
  */
+import { checkKnownBtfArg } from "./check_buf_access.ts";
 import type { BtfField } from "../btf/field_types.ts";
 import { processSpinLock } from "./graph_state.ts";
 import { processDynptrArg } from "./dynptr.ts";
@@ -18,7 +19,13 @@ import { checkRegType, COMPATIBLE_REG_TYPES } from "./helper_arg_reg_types.ts";
 import { EACCES, EINVAL, type Env } from "./env.ts";
 import type { ArgType, HelperProto } from "./helper_protos.ts";
 import { registerIsNull, type RegState } from "./reg_state.ts";
-import { PTR_TO_STACK, SCALAR_VALUE, typeMayBeNull } from "./reg_types.ts";
+import {
+  PTR_TO_STACK,
+  SCALAR_VALUE,
+  typeIsPktPointer,
+  typeMayBeNull,
+} from "./reg_types.ts";
+import { mayAccessDirectPktData } from "./check_mem.ts";
 import { curFrame, STACK_SPILL, STACK_ZERO } from "./state.ts";
 import { checkMapArg } from "./map_compat.ts";
 import { tnumIsConst } from "./tnum.ts";
@@ -131,6 +138,12 @@ export function checkFuncArg(
   if (arg.base === "ARG_DONTCARE") return;
   const reg = checkRegArg(env, regno, "src");
   if (arg.base === "ARG_ANYTHING") return;
+  if (
+    typeIsPktPointer(reg.type) &&
+    !mayAccessDirectPktData(env.progType, "read", p.pktAccess)
+  ) {
+    env.fail(EACCES, "helper access to the packet is not allowed");
+  }
   const mayBeNull = arg.flags.includes("PTR_MAYBE_NULL");
   if (mayBeNull && registerIsNull(reg)) return;
   const regs = curFrame(env.cur).regs;
@@ -148,6 +161,10 @@ export function checkFuncArg(
   }
   const kptrXchgSrc = p.id === BPF_FUNC_KPTR_XCHG && regno === 2;
   if (compatible) checkRegType(env, regno, reg, compatible, arg, kptrXchgSrc);
+  const btfName = p.argBtfIds?.[argNo];
+  if (arg.base === "ARG_PTR_TO_BTF_ID" && btfName !== undefined) {
+    checkKnownBtfArg(env, regno, reg, btfName);
+  }
   if (kptrXchgSrc && meta.kptrField) {
     if (typeMayBeNull(reg.type)) {
       env.fail(EACCES, `Possibly NULL pointer passed to helper arg${regno}`);

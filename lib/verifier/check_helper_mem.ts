@@ -12,9 +12,11 @@ import {
   checkPacketAccess,
 } from "./check_mem.ts";
 import { checkStackAccessWithinBounds } from "./check_stack_bounds.ts";
+import { checkBufferAccess } from "./check_buf_access.ts";
 import { EACCES, type Env } from "./env.ts";
 import {
   baseType,
+  MEM_RDONLY,
   PTR_TO_BTF_ID,
   PTR_TO_BUF,
   PTR_TO_CTX,
@@ -82,9 +84,17 @@ export function checkHelperMem(
         }
       }
       return;
+    case PTR_TO_BUF:
+      // mirrors the PTR_TO_BUF arm of check_helper_mem_access()
+      if (write && (reg.type & MEM_RDONLY)) {
+        env.fail(
+          EACCES,
+          `R${regno} cannot write into ${regTypeStr(reg.type)}`,
+        );
+      }
+      return checkBufferAccess(env, reg, regno, reg.off, size);
     case PTR_TO_BTF_ID:
     case PTR_TO_CTX:
-    case PTR_TO_BUF:
       return;
     default:
       if (zeroOk && size === 0 && reg.type === SCALAR_VALUE) return;

@@ -20,6 +20,9 @@ import { printInsnState } from "./log.ts";
 import { flipOpcode, isScalarBranchTaken, regSetMinMax } from "./branch.ts";
 import {
   assignReg,
+  BPF_ADD_CONST32,
+  idAddConst,
+  idBase,
   isPointerValue,
   notInitReg,
   type RegState,
@@ -41,8 +44,11 @@ import {
   typeMayBeNull,
 } from "./reg_types.ts";
 import { constScalar, isRegConst, regConstValue } from "./scalar.ts";
+import { scalar32MinMaxAdd, scalarMinMaxAdd } from "./scalar_arith_bounds.ts";
+import { zext32To64 } from "./scalar_coerce.ts";
+import { tnumAdd } from "./tnum.ts";
 import { curFrame, isSpilledReg, type VerifierState } from "./state.ts";
-import { markScalarKnown } from "./bounds_sync.ts";
+import { markScalarKnown, regBoundsSync } from "./bounds_sync.ts";
 
 /** `AT_PKT_END`: the pointer equals pkt_end. */
 const AT_PKT_END = -1;
@@ -255,15 +261,38 @@ function tryMatchPktPointers(
   return true;
 }
 
-// mirrors sync_linked_regs() for plain copies (no BPF_ADD_CONST offsets)
+/**
+ * Mirrors `sync_linked_regs()`: the scalars linked to `known` (same base
+ * id) learn its new bounds — a plain copy, or `known` plus the difference
+ * of their `BPF_ADD_CONST` deltas (zero-extended when a link is 32-bit).
+ * A 32-bit and a 64-bit delta do not link.
+ */
 function syncLinkedRegs(vs: VerifierState, known: RegState): void {
+  const base = idBase(known.id);
+  const knownFlags = idAddConst(known.id);
   forEachReg(vs, (reg) => {
-    if (reg === known || reg.type !== SCALAR_VALUE || reg.id !== known.id) {
+    if (reg === known || reg.type !== SCALAR_VALUE) return;
+    if (idBase(reg.id) !== base) return;
+    const flags = idAddConst(reg.id);
+    // ids are numbers past 2^31 with their flags: compare, do not mask
+    if (flags && knownFlags && flags !== knownFlags) return;
+    const id = reg.id, off = reg.off;
+    if ((!flags && !knownFlags) || off === known.off) {
+      assignReg(reg, known);
+      reg.id = id;
       return;
     }
-    const id = reg.id;
     assignReg(reg, known);
     reg.id = id;
+    reg.off = off;
+    const delta = constScalar(BigInt(off) - BigInt(known.off));
+    scalar32MinMaxAdd(reg.s, delta);
+    scalarMinMaxAdd(reg.s, delta);
+    reg.s.varOff = tnumAdd(reg.s.varOff, delta.varOff);
+    if (flags === BPF_ADD_CONST32 || knownFlags === BPF_ADD_CONST32) {
+      zext32To64(reg.s);
+    }
+    regBoundsSync(reg.s);
   });
 }
 

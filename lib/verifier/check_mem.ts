@@ -22,8 +22,11 @@ import { checkStackRead, checkStackWrite } from "./check_stack.ts";
 import { markRegKnown, markRegUnknown, type RegState } from "./reg_state.ts";
 import {
   baseType,
+  MEM_PERCPU,
+  MEM_USER,
   PTR_MAYBE_NULL,
   PTR_TO_BTF_ID,
+  PTR_TO_BUF,
   PTR_TO_CTX,
   PTR_TO_FLOW_KEYS,
   PTR_TO_MAP_KEY,
@@ -40,8 +43,10 @@ import {
   typeIsPktPointer,
 } from "./reg_types.ts";
 import { curFrame } from "./state.ts";
+import { tnumIsConst, tnumStr } from "./tnum.ts";
 import { checkSockAccess } from "./sock_access.ts";
 import { checkCtxMem } from "./check_ctx_mem.ts";
+import { checkBufMemAccess, checkIterMetaAccess } from "./check_buf_access.ts";
 import {
   checkStackAccessWithinBounds,
   checkStackAlignment,
@@ -61,6 +66,96 @@ export { checkStackAccessWithinBounds } from "./check_stack_bounds.ts";
 
 /** `BPF_READ` or `BPF_WRITE`. */
 export type AccessType = "read" | "write";
+
+/**
+ * Program types with a `btf_struct_access` callback, which decides the
+ * stores into kernel objects they may make (tc and XDP: nf_conn's mark;
+ * struct_ops: its own fields); every other type may only read.
+ */
+const BTF_STRUCT_ACCESS_TYPES: ReadonlySet<string> = new Set([
+  "sched_cls",
+  "sched_act",
+  "xdp",
+  "struct_ops",
+]);
+
+/**
+ * The opening checks of `check_ptr_to_btf_access()` on a pointer to a
+ * kernel object: a GPL-compatible program, a non-negative constant
+ * offset, no user or per-CPU memory, and no store unless the program
+ * type's `btf_struct_access` decides it.
+ */
+function checkKernelBtfAccess(
+  env: Env,
+  reg: RegState,
+  regno: number,
+  off: number,
+  t: AccessType,
+): void {
+  const tname = reg.btfName;
+  if (!env.gplCompatible) {
+    env.fail(
+      EINVAL,
+      `Cannot access kernel 'struct ${tname}' from non-GPL compatible program`,
+    );
+  }
+  const what = `R${regno} is ptr_${tname}`;
+  if (off < 0) env.fail(EACCES, `${what} invalid negative access: off=${off}`);
+  if (!tnumIsConst(reg.s.varOff) || reg.s.varOff.value !== 0n) {
+    env.fail(
+      EACCES,
+      `${what} invalid variable offset: off=${off}, var_off=${
+        tnumStr(reg.s.varOff)
+      }`,
+    );
+  }
+  if (reg.type & MEM_USER) {
+    env.fail(EACCES, `${what} access user memory: off=${off}`);
+  }
+  if (reg.type & MEM_PERCPU) {
+    env.fail(EACCES, `${what} access percpu memory: off=${off}`);
+  }
+  if (t === "write" && !BTF_STRUCT_ACCESS_TYPES.has(env.progType)) {
+    env.fail(EACCES, "only read is supported");
+  }
+}
+
+/** Program types that read their packet directly but may not store into it. */
+const PKT_READ_ONLY_TYPES: ReadonlySet<string> = new Set([
+  "lwt_in",
+  "lwt_out",
+  "lwt_seg6local",
+  "sk_reuseport",
+  "flow_dissector",
+  "cgroup_skb",
+]);
+/** Program types that read and store into their packet directly. */
+const PKT_READ_WRITE_TYPES: ReadonlySet<string> = new Set([
+  "sched_cls",
+  "sched_act",
+  "xdp",
+  "lwt_xmit",
+  "sk_skb",
+  "sk_msg",
+]);
+
+/**
+ * Mirrors `may_access_direct_pkt_data()`: whether a program of `progType`
+ * may make an access `t` to its packet — directly (`helperPktAccess`
+ * undefined), or through a helper argument, where the helper's
+ * `pkt_access` decides for the packet program types.
+ */
+export function mayAccessDirectPktData(
+  progType: string,
+  t: AccessType,
+  helperPktAccess?: boolean,
+): boolean {
+  if (progType === "cgroup_sockopt") return true;
+  const readOnly = PKT_READ_ONLY_TYPES.has(progType);
+  if (!readOnly && !PKT_READ_WRITE_TYPES.has(progType)) return false;
+  if (readOnly && t === "write") return false;
+  return helperPktAccess ?? true;
+}
 
 /**
  * Mirrors `check_mem_access()`: an access of `size` bytes at `reg + off`
@@ -121,6 +216,9 @@ export function checkMemAccess(
     if (t === "read") checkStackRead(env, regno, off, size, valueRegno);
     else checkStackWrite(env, regno, off, size, valueRegno, stImm);
   } else if (typeIsPktPointer(type)) {
+    if (t === "write" && !mayAccessDirectPktData(env.progType, "write")) {
+      env.fail(EACCES, "cannot write into packet");
+    }
     checkPacketAccess(env, regno, off, size, false);
     if (t === "read" && valueRegno >= 0) markRegUnknown(regs[valueRegno]);
   } else if (type === PTR_TO_FLOW_KEYS) {
@@ -137,12 +235,20 @@ export function checkMemAccess(
     if (valueRegno >= 0) markRegUnknown(regs[valueRegno]);
   } else if (isAllocObjAccess(reg) && !(type & PTR_MAYBE_NULL)) {
     checkAllocObjAccess(env, reg, regno, off, size, t === "write", valueRegno);
+  } else if (baseType(type) === PTR_TO_BUF && !(type & PTR_MAYBE_NULL)) {
+    checkBufMemAccess(env, reg, regno, off, size, t, valueRegno);
+  } else if (
+    baseType(type) === PTR_TO_BTF_ID && !(type & PTR_MAYBE_NULL) &&
+    reg.btfName === "bpf_iter_meta"
+  ) {
+    checkIterMetaAccess(env, reg, regno, off, size, t, valueRegno);
   } else if (baseType(type) === PTR_TO_BTF_ID && !(type & PTR_MAYBE_NULL)) {
-    // kernel object layouts (vmlinux BTF) are not modelled: reads give
-    // unknown scalars
     if (t === "write" && (type & PTR_UNTRUSTED)) {
       env.fail(EACCES, `R${regno} cannot write into ${regTypeStr(type)}`);
     }
+    checkKernelBtfAccess(env, reg, regno, off, t);
+    // kernel object layouts (vmlinux BTF) are not modelled: reads give
+    // unknown scalars
     if (t === "read" && valueRegno >= 0) markRegUnknown(regs[valueRegno]);
   } else {
     env.fail(

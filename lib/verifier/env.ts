@@ -24,7 +24,14 @@ import type { KfuncAux } from "./check_kfunc.ts";
 import { isGplCompatible } from "./used_maps.ts";
 
 /** errno values the main pass returns (positive; results carry them negated). */
-export { E2BIG, EACCES, EFAULT, EINVAL, ENOTSUPP } from "../uapi/errno.ts";
+export {
+  E2BIG,
+  EACCES,
+  EBUSY,
+  EFAULT,
+  EINVAL,
+  ENOTSUPP,
+} from "../uapi/errno.ts";
 import { E2BIG } from "../uapi/errno.ts";
 
 /**
@@ -107,6 +114,10 @@ export class Env {
   liveStates = 0;
   /** `max_states_per_insn`. */
   maxStatesPerInsn = 0;
+  /** `prog->aux->max_rdonly_access`: bytes read through read-only PTR_TO_BUF (iterator keys). */
+  maxRdonlyAccess = 0;
+  /** `prog->aux->max_rdwr_access`: bytes accessed through writable PTR_TO_BUF (iterator values). */
+  maxRdwrAccess = 0;
   /** The state to print after a pop (`do_print_state`). */
   doPrintState = false;
   /** Global subprograms called so far (verified after the main pass). */

@@ -112,7 +112,7 @@ export function checkRegType(
   if (arg.flags.includes("PTR_MAYBE_NULL")) t &= ~PTR_MAYBE_NULL;
   // local kptrs are the source argument of bpf_kptr_xchg
   if (kptrXchgSrc && (t & MEM_ALLOC)) t &= ~(MEM_ALLOC | MEM_PERCPU);
-  if (types.includes(t) || types.includes(t & ~MEM_RDONLY)) return;
+  if (types.includes(t)) return;
   env.fail(
     EACCES,
     `R${regno} type=${regTypeStr(reg.type)} expected=${

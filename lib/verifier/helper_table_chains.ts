@@ -12,6 +12,8 @@ export interface ChainContext {
   readonly progType: string;
   /** libbpf attach type name, or "" when none. */
   readonly attachType: string;
+  /** The BTF attach target (`fentry/NAME`, `lsm/NAME`): NAME, or "" when none. */
+  readonly attachTarget: string;
   /** BPF_F_SLEEPABLE. */
   readonly sleepable: boolean;
   /** bpf_token_capable(CAP_BPF). */

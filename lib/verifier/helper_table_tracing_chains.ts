@@ -142,16 +142,17 @@ const tracing: Chain = (id, c) => {
     return c.attachType === "trace_iter" ? ITER_ONLY[id] : null;
   }
   switch (id) {
+    // every trampoline program gets all three; on fentry, do_misc_fixups()
+    // inlines get_func_ret as `r0 = -EOPNOTSUPP`
     case 183:
+    case 184:
     case 185:
       if (!hasTrampoline(c)) return null;
       return id === 183
         ? "bpf_get_func_arg_proto"
-        : "bpf_get_func_arg_cnt_proto";
-    case 184:
-      return c.attachType === "trace_fexit" || c.attachType === "modify_return"
+        : id === 184
         ? "bpf_get_func_ret_proto"
-        : null;
+        : "bpf_get_func_arg_cnt_proto";
     case 174:
       if (c.progType === "tracing" && c.attachType === "trace_raw_tp") {
         return "bpf_get_attach_cookie_proto_tracing";

@@ -25,7 +25,7 @@ import {
   packLinkedReg,
 } from "./backtrack.ts";
 import { mapAddress, printVerifierState } from "./log.ts";
-import type { RegState } from "./reg_state.ts";
+import { idBase, type RegState } from "./reg_state.ts";
 import { SCALAR_VALUE } from "./reg_types.ts";
 import {
   isSpilledReg,
@@ -82,18 +82,19 @@ export function collectLinkedRegs(
   id: number,
   out: number[],
 ): void {
+  id = idBase(id); // a BPF_ADD_CONST delta links as well
   for (let f = vs.curframe; f >= 0; f--) {
     const fr = vs.frames[f];
     for (let r = 0; r < 10; r++) {
       const reg = fr.regs[r];
-      if (reg.type === SCALAR_VALUE && reg.id === id) {
+      if (reg.type === SCALAR_VALUE && idBase(reg.id) === id) {
         if (out.length < LINKED_REGS_MAX) out.push(packLinkedReg(f, r, true));
       }
     }
     for (let spi = 0; spi < fr.stack.length; spi++) {
       if (!isSpilledReg(fr.stack[spi])) continue;
       const reg = fr.stack[spi].spilled;
-      if (reg.type === SCALAR_VALUE && reg.id === id) {
+      if (reg.type === SCALAR_VALUE && idBase(reg.id) === id) {
         if (out.length < LINKED_REGS_MAX) {
           out.push(packLinkedReg(f, spi, false));
         }

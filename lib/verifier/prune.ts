@@ -26,7 +26,12 @@ import {
   propagatePrecision,
   pushJmpHistory,
 } from "./precision.ts";
-import { markRegUnknown, notInitReg, type RegState } from "./reg_state.ts";
+import {
+  idAddConst,
+  markRegUnknown,
+  notInitReg,
+  type RegState,
+} from "./reg_state.ts";
 import {
   baseType,
   NOT_INIT,
@@ -115,6 +120,9 @@ function regsafe(
     // an imprecise scalar of a finished state was never relied upon (a loop
     // check, RANGE_WITHIN, compares every scalar's range)
     if (!old.precise && level === "not_exact") return true;
+    // a BPF_ADD_CONST link must be the same kind with the same delta
+    if (idAddConst(old.id) !== idAddConst(cur.id)) return false;
+    if (idAddConst(old.id) && old.off !== cur.off) return false;
     return scalarWithin(old.s, cur.s) && ids.checkScalar(old.id, cur.id);
   }
   const b = baseType(old.type);

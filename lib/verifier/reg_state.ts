@@ -72,6 +72,27 @@ export interface RegBtf {
   readonly metas: ReadonlyMap<number, BtfRecord>;
 }
 
+/**
+ * `BPF_ADD_CONST64` / `BPF_ADD_CONST32`: flags a scalar's `id` carries
+ * after `rX += K` (or `-= K`, 64- or 32-bit) on a linked copy, its `off`
+ * holding K: the register equals the others of its base id plus K, so a
+ * bound learned on one reaches the others (`sync_linked_regs()`). Kept as
+ * high bits of the id, as the kernel keeps them (ids stay below 2^30).
+ */
+export const BPF_ADD_CONST64 = 0x8000_0000;
+/** See {@link BPF_ADD_CONST64}. */
+export const BPF_ADD_CONST32 = 0x4000_0000;
+
+/** A scalar id without its `BPF_ADD_CONST` flags (`id & ~BPF_ADD_CONST`). */
+export function idBase(id: number): number {
+  return id % BPF_ADD_CONST32;
+}
+
+/** The `BPF_ADD_CONST` flags of a scalar id: 0, 32-bit or 64-bit. */
+export function idAddConst(id: number): number {
+  return id - idBase(id);
+}
+
 /** One register's verifier state; mirrors `struct bpf_reg_state`. */
 export interface RegState {
   /** `enum bpf_reg_type` with flags (see reg_types.ts). */
@@ -260,7 +281,13 @@ export function formatReg(r: RegState, curFrame: number): string {
   }
   if (baseType(t) === PTR_TO_BTF_ID) out += r.btfName;
   const f: string[] = [];
-  if (r.id) f.push(`id=${r.id}`);
+  if (r.id) {
+    // print_reg_state(): the base id, then the delta of a BPF_ADD_CONST link
+    f.push(
+      `id=${idBase(r.id)}` +
+        (idAddConst(r.id) ? (r.off < 0 ? `${r.off}` : `+${r.off}`) : ""),
+    );
+  }
   if (r.refObjId) f.push(`ref_obj_id=${r.refObjId}`);
   if (typeIsMapPtr(t) && r.map) {
     if (r.map.name) f.push(`map=${r.map.name}`);

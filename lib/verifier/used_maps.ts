@@ -20,10 +20,12 @@ import {
   BPF_PSEUDO_MAP_IDX_VALUE,
   BPF_PSEUDO_MAP_VALUE,
 } from "../isa/opcodes.ts";
-import { EINVAL, type Env } from "./env.ts";
+import { EBUSY, EINVAL, type Env } from "./env.ts";
 import type { MapRef } from "./reg_state.ts";
 
 const BPF_MAP_TYPE_STRUCT_OPS = 26;
+/** `BPF_MAP_TYPE_CGROUP_STORAGE`, `BPF_MAP_TYPE_PERCPU_CGROUP_STORAGE`. */
+const CGROUP_STORAGE_TYPES: readonly number[] = [19, 21];
 
 /** `is_tracing_prog_type()` over libbpf program type names. */
 export function isTracingProgType(progType: string): boolean {
@@ -61,8 +63,14 @@ export function mapProgIncompatibility(
   return null;
 }
 
-/** Checks every map the program's `lddw`s name, in instruction order. */
+/**
+ * Checks every map the program's `lddw`s name, in instruction order: a
+ * second cgroup storage map of one type is refused as `__add_used_map()`
+ * refuses it (`bpf_cgroup_storage_assign()`: a program has one storage of
+ * each type), then `check_map_prog_compatibility()`.
+ */
 export function checkUsedMaps(env: Env): void {
+  const storageOfType = new Map<number, MapRef>();
   env.insns.forEach((insn, i) => {
     if (insn.kind !== "ld_imm64") return;
     if (
@@ -71,6 +79,14 @@ export function checkUsedMaps(env: Env): void {
     ) return;
     const map = env.maps[insn.imm];
     if (!map) return;
+    if (CGROUP_STORAGE_TYPES.includes(map.typeId)) {
+      const first = storageOfType.get(map.typeId) ?? map;
+      storageOfType.set(map.typeId, first);
+      if (first !== map) {
+        env.insnIdx = i;
+        env.fail(EBUSY, "only one cgroup storage of each type is allowed");
+      }
+    }
     const err = mapProgIncompatibility(map, env.progType);
     if (err) {
       env.insnIdx = i;

@@ -64,6 +64,13 @@ export interface VerifyResult {
    * `bpftool prog dump xlated` would list it.
    */
   readonly xlated?: readonly RawInsn[];
+  /**
+   * For accepted programs that read iterator buffers: the furthest byte
+   * accessed through read-only and writable `PTR_TO_BUF`
+   * (`prog->aux->max_rdonly_access`, `max_rdwr_access`), which attaching
+   * the iterator checks against the map's key and value sizes.
+   */
+  readonly bufAccess?: { readonly rdonly: number; readonly rdwr: number };
 }
 
 /** A rejection as an exception: program, slot and the kernel's message. */
@@ -191,6 +198,9 @@ function result(
     log: log.text,
     ...(explain ? { explain } : {}),
     ...(!errno && env ? { xlated: xlatedOf(program, env) } : {}),
+    ...(!errno && env && (env.maxRdonlyAccess || env.maxRdwrAccess)
+      ? { bufAccess: { rdonly: env.maxRdonlyAccess, rdwr: env.maxRdwrAccess } }
+      : {}),
   };
 }
 

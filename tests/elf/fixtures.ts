@@ -27,6 +27,8 @@ export interface OracleVerdict {
   readonly verdict: "accept" | "reject";
   readonly errno: number;
   readonly insns: number | null;
+  /** The log's `processed N insns` figure (absent when the load failed first). */
+  readonly processed?: number;
   readonly message: string;
 }
 

@@ -298,15 +298,62 @@ Deno.test("table invariants", async (t) => {
     "trampoline-only helpers (fentry/fexit not loadable on the oracle)",
     () => {
       assert.ok(helperProto("tracing", 183, { attachType: "trace_fentry" }));
+      // tracing_prog_func_proto(): bpf_prog_has_trampoline() for all three
+      assert.ok(helperProto("tracing", 184, { attachType: "trace_fentry" }));
+      assert.ok(helperProto("tracing", 184, { attachType: "trace_fexit" }));
+      assert.ok(helperProto("lsm", 184, { attachType: "lsm_mac" }));
       assert.equal(
-        helperProto("tracing", 184, { attachType: "trace_fentry" }),
+        helperProto("tracing", 184, { attachType: "trace_raw_tp" }),
         null,
       );
-      assert.ok(helperProto("tracing", 184, { attachType: "trace_fexit" }));
       assert.equal(
         checkGetFuncIp("tracing", { attachType: "trace_fentry" }),
         null,
       );
+    },
+  );
+  await t.step(
+    "allowed() by attach target: d_path, ima, sk_storage (not loadable on the oracle)",
+    () => {
+      const call = (
+        type: string,
+        id: number,
+        attachType: string,
+        target: string,
+        sleepable = false,
+      ) =>
+        resolveHelperCall(type, id, {
+          attachType,
+          attachTarget: target,
+          sleepable,
+        });
+      // bpf_d_path_allowed(): LSM on a sleepable hook, sleepable or not …
+      assert.ok(call("lsm", 147, "lsm_mac", "file_open").ok);
+      assert.ok(call("lsm", 147, "lsm_mac", "bprm_committed_creds", true).ok);
+      const notSleepable = call("lsm", 147, "lsm_mac", "task_free");
+      assert.equal(notSleepable.ok, false);
+      assert.match(
+        notSleepable.ok ? "" : notSleepable.message,
+        /helper call is not allowed in probe/,
+      );
+      // … trampolines on btf_allowlist_d_path, iterators
+      assert.ok(call("tracing", 147, "trace_fentry", "vfs_truncate").ok);
+      assert.ok(call("tracing", 147, "trace_fexit", "filp_close").ok);
+      assert.equal(
+        call("tracing", 147, "trace_fentry", "do_sys_openat2").ok,
+        false,
+      );
+      assert.ok(call("tracing", 147, "trace_iter", "bpf_map_elem").ok);
+      // bpf_ima_inode_hash_allowed(): a sleepable hook (and program)
+      assert.ok(call("lsm", 161, "lsm_mac", "file_open", true).ok);
+      assert.equal(call("lsm", 161, "lsm_mac", "task_free", true).ok, false);
+      // bpf_sk_storage_tracing_allowed(): not on a bpf_sk_storage* function
+      assert.ok(call("tracing", 107, "trace_fentry", "tcp_v4_connect").ok);
+      assert.equal(
+        call("tracing", 107, "trace_fentry", "bpf_sk_storage_free").ok,
+        false,
+      );
+      assert.ok(call("tracing", 107, "trace_raw_tp", "").ok);
     },
   );
 });

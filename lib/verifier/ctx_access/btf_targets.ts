@@ -6,7 +6,7 @@
  *
  * Transcribed from the 6.18 sources: TP_PROTO() of include/trace/events/
  * (tp_btf targets, without the hidden `void *__data`), the function
- * definitions in fs/ and net/bpf/test_run.c, and LSM_HOOK() of
+ * definitions in fs/, net/core/filter.c and net/bpf/test_run.c, and LSM_HOOK() of
  * include/linux/lsm_hook_defs.h.
  * @module
  */
@@ -48,6 +48,20 @@ const RAW_TP_PROTOS: Readonly<Record<string, BtfTargetProto>> = Object.freeze({
   // include/trace/events/syscalls.h
   sys_enter: { args: [structPtr("pt_regs"), int("long")], ret: VOID },
   sys_exit: { args: [structPtr("pt_regs"), int("long")], ret: VOID },
+  // include/trace/events/skb.h; rx_sk may be NULL (btf.c raw_tp_null_args)
+  kfree_skb: {
+    args: [
+      structPtr("sk_buff"),
+      { kind: "ptr", typeName: "void" },
+      { kind: "enum", typeName: "skb_drop_reason", size: 4 },
+      { ...structPtr("sock"), nullable: true },
+    ],
+    ret: VOID,
+  },
+  consume_skb: {
+    args: [structPtr("sk_buff"), { kind: "ptr", typeName: "void" }],
+    ret: VOID,
+  },
 });
 
 /** fentry/fexit/fmod_ret targets: the kernel function's prototype. */
@@ -58,6 +72,15 @@ const FUNC_PROTOS: Readonly<Record<string, BtfTargetProto>> = Object.freeze({
     args: [int("int", 4), { kind: "ptr", typeName: "int" }],
     ret: INT,
   },
+  // net/core/filter.c
+  xdp_do_redirect: {
+    args: [
+      structPtr("net_device"),
+      structPtr("xdp_buff"),
+      structPtr("bpf_prog"),
+    ],
+    ret: INT,
+  },
   // fs/namei.c
   do_unlinkat: { args: [int("int", 4), structPtr("filename")], ret: INT },
 });
@@ -65,6 +88,13 @@ const FUNC_PROTOS: Readonly<Record<string, BtfTargetProto>> = Object.freeze({
 /** LSM hooks: `LSM_HOOK(ret, default, name, args…)`. */
 const LSM_PROTOS: Readonly<Record<string, BtfTargetProto>> = Object.freeze({
   file_open: { args: [structPtr("file")], ret: INT },
+  inode_permission: { args: [structPtr("inode"), INT], ret: INT },
+  inode_create: {
+    args: [structPtr("inode"), structPtr("dentry"), int("umode_t", 2)],
+    ret: INT,
+  },
+  bprm_creds_for_exec: { args: [structPtr("linux_binprm")], ret: INT },
+  bprm_committed_creds: { args: [structPtr("linux_binprm")], ret: VOID },
 });
 
 /**

@@ -33,6 +33,7 @@ import {
   sysctlIsValidAccess,
 } from "./cgroup.ts";
 import { BPF_NF_CTX_SIZE, netfilterIsValidAccess } from "./netfilter.ts";
+import { iterCtxAccess } from "./iter.ts";
 import {
   BPF_SK_LOOKUP_SIZE,
   SK_REUSEPORT_MD_SIZE,
@@ -67,6 +68,7 @@ import {
   type CtxAccessResult,
   type CtxAccessType,
   DENIED,
+  scalarAccess,
 } from "./types.ts";
 import { XDP_MD_SIZE, xdpIsValidAccess } from "./xdp.ts";
 import { knownBtfTarget } from "./btf_targets.ts";
@@ -170,6 +172,9 @@ const RULES: Readonly<Record<string, Rule>> = {
   lsm: (off, size, access, opts) =>
     btfCtxAccess(off, size, access, opts, "lsm"),
   syscall: syscallIsValidAccess,
+  // mirrors lirc_mode2_is_valid_access(): one u32 sample, read whole
+  lirc_mode2: (off, size, access) =>
+    access === "read" && off === 0 && size === 4 ? scalarAccess() : DENIED,
 };
 
 /** Program types {@link ctxAccess} has a rule for; any other is refused every access. */
@@ -206,6 +211,9 @@ export function ctxAccess(
     if (proto) {
       opts = { ...opts, btfCtxArgs: proto.args, btfCtxRet: proto.ret };
     }
+  }
+  if (progType === "tracing" && opts.expectedAttachType === "trace_iter") {
+    return iterCtxAccess(off, size, access, opts);
   }
   return rule(off, size, access, opts);
 }
@@ -259,6 +267,8 @@ export function ctxSize(progType: string): number {
       return PERF_EVENT_DATA_SIZE;
     case "syscall":
       return SYSCALL_CTX_MAX;
+    case "lirc_mode2":
+      return 4; // the u32 sample
     default:
       return 0;
   }

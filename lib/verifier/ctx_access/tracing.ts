@@ -216,6 +216,8 @@ export function btfCtxAccess(
     t.btfId,
   );
   if (progArgsTrusted(progType, opts.expectedAttachType)) result.trusted = true;
+  // stands for info->btf_id: the struct a helper's arg_btf_id is matched with
+  if (t.typeName !== undefined) result.btfName = t.typeName;
   return result;
 }
 

@@ -24,7 +24,9 @@ export type CtxRegType =
   | "PTR_TO_FLOW_KEYS"
   | "PTR_TO_BTF_ID"
   | "PTR_TO_BTF_ID_OR_NULL"
-  | "PTR_TO_TP_BUFFER";
+  | "PTR_TO_TP_BUFFER"
+  | "PTR_TO_BUF_OR_NULL"
+  | "PTR_TO_RDONLY_BUF_OR_NULL";
 
 /**
  * What the verifier knows about one argument of a BTF-typed tracing target
@@ -110,6 +112,8 @@ export interface CtxAccessAllowed {
   btfId?: number;
   /** For PTR_TO_BTF_ID loads: the pointer is PTR_TRUSTED (`prog_args_trusted()`). */
   trusted?: boolean;
+  /** For PTR_TO_BTF_ID loads: the pointee struct's name (no vmlinux BTF id here). */
+  btfName?: string;
   /** The load reads an LSM hook's return value (`info->is_retval`). */
   isRetval?: boolean;
 }
