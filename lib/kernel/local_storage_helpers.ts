@@ -1,6 +1,7 @@
 /**
  * Runtime of the local-storage helpers (net/core/bpf_sk_storage.c,
- * kernel/bpf/bpf_task_storage.c, kernel/bpf/bpf_cgrp_storage.c) over the
+ * kernel/bpf/bpf_task_storage.c, kernel/bpf/bpf_cgrp_storage.c,
+ * kernel/bpf/bpf_inode_storage.c) over the
  * owners the simulated kernel has:
  * - sockets: the dummy `skb->sk` of a test run ({@link TestRunSock},
  *   recognised by the hooked region the pointer lands in). Its storage is
@@ -16,7 +17,10 @@
  *   simulated task lives). A `struct cgroup *` is the address of a
  *   zero-filled read-only `kernel` region of {@link SIM_CGROUP_STRUCT_SIZE}
  *   bytes, one per kernel, mapped on first use ({@link simRootCgroupAddress});
- *   its fields are not laid out, as for the fake `task_struct`.
+ *   its fields are not laid out, as for the fake `task_struct`;
+ * - inodes: the simulated inodes of the LSM environment (`lsm_env.ts`),
+ *   recognised by address; their storage is freed when the inode is
+ *   destroyed (`LsmEnv.destroyInode()`, `bpf_inode_storage_free()`).
  * @module
  */
 import { ExecError } from "../exec/fault.ts";
@@ -24,6 +28,7 @@ import type { AddressSpace } from "../exec/memory.ts";
 import type { CallContext, HelperFn } from "../exec/state.ts";
 import { cpuOf, simTaskAddress } from "./generic_helpers_task.ts";
 import type { Kernel } from "./kernel.ts";
+import { lsmEnv } from "./lsm_env.ts";
 import {
   BPF_LOCAL_STORAGE_GET_F_CREATE,
   localStorageDestroy,
@@ -42,6 +47,8 @@ export const STORAGE_HELPER = {
   task_storage_delete: 157,
   cgrp_storage_get: 210,
   cgrp_storage_delete: 211,
+  inode_storage_get: 145,
+  inode_storage_delete: 146,
 } as const;
 
 /** Bytes of the fake root `struct cgroup` region (at least the real size). */
@@ -169,6 +176,8 @@ export function localStorageHelpers(
       ? root.owner
       : unknown(vm, "the root cgroup, the only cgroup");
   };
+  const inode = (vm: CallContext): StorageOwner =>
+    lsmEnv(kernel).inodeAt(vm.arg(2))?.owner ?? unknown(vm, "an inode");
   /**
    * The get helpers after their own NULL checks: the element's value, or
    * with `BPF_LOCAL_STORAGE_GET_F_CREATE` a new one (`BPF_NOEXIST`) holding
@@ -225,6 +234,18 @@ export function localStorageHelpers(
     [H.cgrp_storage_delete, (vm) => {
       if (vm.arg(2) === 0n) return -EINVAL;
       return mapArg(vm).deleteOwner(cgroup(vm));
+    }],
+    // bpf_inode_storage_get(): flags first, then the NULL inode (every
+    // inode has the bpf LSM's blob: the bpf LSM is enabled)
+    [H.inode_storage_get, (vm) => {
+      if (!flagsOk(vm) || vm.arg(2) === 0n) return 0n;
+      return get(vm, inode(vm));
+    }],
+    // bpf_inode_storage_delete(): -EINVAL for NULL, else
+    // inode_storage_delete(): -ENOENT when absent
+    [H.inode_storage_delete, (vm) => {
+      if (vm.arg(2) === 0n) return -EINVAL;
+      return mapArg(vm).deleteOwner(inode(vm));
     }],
   ]);
 }

@@ -6,19 +6,26 @@
  * timer and map-iteration helpers (`dynptr_helpers.ts`) and the helpers of
  * tracing programs that find nothing to trace here (`tracing_helpers.ts`:
  * no user memory, VMAs, branch records or perf counters), the sk / task /
- * cgroup storage helpers (`local_storage_helpers.ts`) and
- * `bpf_user_ringbuf_drain` (`user_ringbuf_helpers.ts`), and the helpers
+ * cgroup / inode storage helpers (`local_storage_helpers.ts`), the LSM
+ * helpers over the simulated files, inodes and binprms (`lsm_helpers.ts`)
+ * and `bpf_user_ringbuf_drain` (`user_ringbuf_helpers.ts`), the syscall
+ * programs' `bpf_sys_bpf` and kin (`syscall_helpers.ts`), and the helpers
  * taking a redirect map or cgroup array (`packet_redirect.ts`). One table serves
  * the simulated kernel's CPUs and `BPF_PROG_TEST_RUN` alike.
  * @module
  */
 import type { HelperFn } from "../exec/state.ts";
+import { btfPrintHelpers } from "./btf_print_helpers.ts";
 import { dynptrHelpers } from "./dynptr_helpers.ts";
 import { genericHelpers } from "./generic_helpers.ts";
+import { kernelPtrHelpers } from "./kernel_ptr_helpers.ts";
 import { localStorageHelpers } from "./local_storage_helpers.ts";
+import { lsmHelpers } from "./lsm_helpers.ts";
 import { type MapHelperLog, mapHelpers } from "./map_helpers.ts";
 import type { LoadedObject } from "./object_loader.ts";
+import { syscallHelpers } from "./syscall_helpers.ts";
 import { tracingHelpers } from "./tracing_helpers.ts";
+import { skbOutputHelpers } from "./tracing_skb_output.ts";
 import { mapRedirectHelpers } from "./packet_redirect.ts";
 import { userRingbufHelpers } from "./user_ringbuf_helpers.ts";
 
@@ -32,11 +39,16 @@ export function objectHelpers(
 ): Map<number, HelperFn> {
   const helpers = new Map(mapHelpers(loaded.registry, log));
   const env = { loaded, log };
+  for (const [id, fn] of kernelPtrHelpers(env)) helpers.set(id, fn);
   for (const [id, fn] of genericHelpers(env)) helpers.set(id, fn);
   for (const [id, fn] of dynptrHelpers(env)) helpers.set(id, fn);
   for (const [id, fn] of tracingHelpers(env)) helpers.set(id, fn);
+  for (const [id, fn] of skbOutputHelpers(env)) helpers.set(id, fn);
   for (const [id, fn] of localStorageHelpers(env)) helpers.set(id, fn);
+  for (const [id, fn] of lsmHelpers(env)) helpers.set(id, fn);
   for (const [id, fn] of userRingbufHelpers(env)) helpers.set(id, fn);
+  for (const [id, fn] of syscallHelpers(env)) helpers.set(id, fn);
+  for (const [id, fn] of btfPrintHelpers(env)) helpers.set(id, fn);
   for (const [id, fn] of mapRedirectHelpers(loaded.registry)) {
     helpers.set(id, fn);
   }

@@ -30,9 +30,11 @@ import { ProgArray } from "./prog_array.ts";
 
 /**
  * Map types `createMap` models: array, hash, per-CPU array and hash, LRU
- * hashes, queue, stack, ring buffers (kernel- and user-produced), sk, task
- * and cgroup local storage. Program arrays are {@link ProgArray}s;
- * others (map-in-map, sockmaps …) get an address but no map.
+ * hashes, queue, stack, ring buffers (kernel- and user-produced), sk, task,
+ * cgroup and inode local storage, (per-CPU) cgroup storage, sockmaps and
+ * sockhashes. Program arrays are {@link ProgArray}s; others (map-in-map,
+ * perf event arrays …) get an address but
+ * no map.
  */
 export const MODELLED_MAP_TYPES: ReadonlySet<number> = new Set([
   MAP_TYPE.hash,
@@ -48,11 +50,17 @@ export const MODELLED_MAP_TYPES: ReadonlySet<number> = new Set([
   MAP_TYPE.sk_storage,
   MAP_TYPE.task_storage,
   MAP_TYPE.cgrp_storage,
+  MAP_TYPE.inode_storage,
   MAP_TYPE.cgroup_array,
   MAP_TYPE.devmap,
   MAP_TYPE.devmap_hash,
   MAP_TYPE.cpumap,
   MAP_TYPE.xskmap,
+  MAP_TYPE.sockmap,
+  MAP_TYPE.sockhash,
+  MAP_TYPE.reuseport_sockarray,
+  MAP_TYPE.cgroup_storage,
+  MAP_TYPE.percpu_cgroup_storage,
 ]);
 
 /** Bytes of the `kernel` region standing for a `struct bpf_map`. */

@@ -168,19 +168,27 @@ function replaced(sum: number, size: bigint, from: bigint, to: bigint): number {
   }
 }
 
+/** Helper id of `bpf_csum_diff`. */
+export const BPF_FUNC_csum_diff = 28;
+
+/**
+ * `bpf_csum_diff(from, from_size, to, to_size, seed)`: needs no context,
+ * so skb and XDP programs share it.
+ */
+export const csumDiffHelper: HelperFn = (vm) => {
+  const fromAddr = vm.arg(1), toAddr = vm.arg(3);
+  const fromSize = vm.argLo(2) >>> 0, toSize = vm.argLo(4) >>> 0;
+  const from = fromSize
+    ? vm.mem.readBytes(fromAddr, fromSize)
+    : new Uint8Array();
+  const to = toSize ? vm.mem.readBytes(toAddr, toSize) : new Uint8Array();
+  return csumDiff(from, to, vm.argLo(5), fromAddr, toAddr);
+};
+
 /** The checksum helpers of an skb program. */
 export function skbCsumHelpers(skb: SkbContext): [number, HelperFn][] {
   return [
-    // bpf_csum_diff(from, from_size, to, to_size, seed)
-    [28, (vm) => {
-      const fromAddr = vm.arg(1), toAddr = vm.arg(3);
-      const fromSize = vm.argLo(2) >>> 0, toSize = vm.argLo(4) >>> 0;
-      const from = fromSize
-        ? vm.mem.readBytes(fromAddr, fromSize)
-        : new Uint8Array();
-      const to = toSize ? vm.mem.readBytes(toAddr, toSize) : new Uint8Array();
-      return csumDiff(from, to, vm.argLo(5), fromAddr, toAddr);
-    }],
+    [BPF_FUNC_csum_diff, csumDiffHelper],
     // bpf_l3_csum_replace(skb, offset, from, to, flags)
     [10, (vm) => {
       const flags = vm.arg(5);

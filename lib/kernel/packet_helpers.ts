@@ -6,7 +6,11 @@
  * @module
  */
 import type { HelperFn } from "../exec/state.ts";
-import { skbCsumHelpers } from "./packet_csum.ts";
+import {
+  BPF_FUNC_csum_diff,
+  csumDiffHelper,
+  skbCsumHelpers,
+} from "./packet_csum.ts";
 import { skbNetInfoHelpers, xdpNetInfoHelpers } from "./packet_net_info.ts";
 import { skbRedirectHelpers } from "./packet_redirect.ts";
 import { syncookieHelpers } from "./packet_syncookie.ts";
@@ -110,14 +114,15 @@ function xdpBytes(
 
 /**
  * The XDP packet helpers: head, meta and tail adjustment, load and store,
- * redirect, MTU check, FIB lookup, buffer length, the socket lookups and
- * the raw SYN cookies (`bpf_redirect_map` is an object helper: it needs the maps).
+ * redirect, MTU check, FIB lookup, buffer length, the socket lookups, the
+ * raw SYN cookies and `bpf_csum_diff` (`bpf_redirect_map` is an object helper: it needs the maps).
  */
 export function xdpHelpers(xdp: XdpContext): Map<number, HelperFn> {
   return new Map<number, HelperFn>([
     ...xdpNetInfoHelpers(xdp),
     ...xdpSockLookupHelpers(),
     ...syncookieHelpers(),
+    [BPF_FUNC_csum_diff, csumDiffHelper],
     [PACKET_HELPER.xdp_adjust_head, (vm) => xdp.adjustHead(vm.argLo(2))],
     [PACKET_HELPER.xdp_adjust_meta, (vm) => xdp.adjustMeta(vm.argLo(2))],
     [PACKET_HELPER.xdp_adjust_tail, (vm) => xdp.adjustTail(vm.argLo(2))],

@@ -48,7 +48,7 @@ function netBaseLen(skb: SkbContext): number {
  * `bpf_skb_net_hdr_push()`: `len` zero bytes inserted at `off` (from
  * `data`), the headers in front of them moved up with `data`.
  */
-function hdrPush(skb: SkbContext, off: number, len: number): void {
+export function hdrPush(skb: SkbContext, off: number, len: number): void {
   const p = skb.packet;
   skb.shift(p.reserve(len, 0)); // skb_cow() / skb_cow_head()
   moveData(skb, -len);
@@ -60,7 +60,7 @@ function hdrPush(skb: SkbContext, off: number, len: number): void {
 }
 
 /** `bpf_skb_net_hdr_pop()`: `len` bytes at `off` removed; -ENOMEM past the data. */
-function hdrPop(skb: SkbContext, off: number, len: number): number {
+export function hdrPop(skb: SkbContext, off: number, len: number): number {
   if (off + len > skb.len) return -ENOMEM; // pskb_may_pull()
   const p = skb.packet;
   p.buf.copyWithin(p.dataOff + len, p.dataOff, p.dataOff + off);

@@ -52,6 +52,27 @@ const NARROWABLE_IN: readonly [number, number][] = [
   [O.dst_ip6, 16],
 ];
 
+/** The simulated sockets of each address space, by the address programs see. */
+const SOCKETS = new WeakMap<AddressSpace, Map<bigint, TestRunSock>>();
+
+function socketsOf(space: AddressSpace): Map<bigint, TestRunSock> {
+  let m = SOCKETS.get(space);
+  if (m === undefined) SOCKETS.set(space, m = new Map());
+  return m;
+}
+
+/**
+ * The simulated socket (a test run's, a sock_ops or sk_msg run's …) whose
+ * `struct sock` sits at `address` in `space`, if any: what a helper given
+ * a socket pointer finds there.
+ */
+export function registeredSockAt(
+  space: AddressSpace,
+  address: bigint,
+): TestRunSock | undefined {
+  return SOCKETS.get(space)?.get(address);
+}
+
 /**
  * The test run's dummy `struct sock`: the fields BPF can see. Everything
  * `sk_alloc()` zeroed stays 0 (type, protocol, mark, priority, ports,
@@ -122,12 +143,18 @@ export class TestRunSock implements RegionAccessHook {
     }
   }
 
-  /** `skb->sk`: the socket's address, its region mapped on first use. */
+  /**
+   * `skb->sk`: the socket's address, its region mapped (and the socket
+   * registered with its address space, {@link registeredSockAt}) on first use.
+   */
   get address(): bigint {
-    this.mapped ??= this.space.mapRegion("kernel", BPF_SOCK_SIZE, {
-      name: "sock (test run)",
-      hook: this,
-    });
+    if (this.mapped === undefined) {
+      this.mapped = this.space.mapRegion("kernel", BPF_SOCK_SIZE, {
+        name: "sock (test run)",
+        hook: this,
+      });
+      socketsOf(this.space).set(this.mapped, this);
+    }
     return this.mapped;
   }
 
@@ -144,7 +171,10 @@ export class TestRunSock implements RegionAccessHook {
 
   /** Unmaps the socket's region, if a program ever asked for it. */
   release(): void {
-    if (this.mapped !== undefined) this.space.unmapRegion(this.mapped);
+    if (this.mapped !== undefined) {
+      this.space.unmapRegion(this.mapped);
+      socketsOf(this.space).delete(this.mapped);
+    }
     this.mapped = undefined;
   }
 

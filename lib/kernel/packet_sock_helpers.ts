@@ -12,7 +12,12 @@ import { ExecError } from "../exec/fault.ts";
 import type { CallContext, HelperFn } from "../exec/state.ts";
 import { SIM_ROOT_CGROUP_ID } from "./generic_helpers_task.ts";
 import type { StateOwner } from "./helpers.ts";
-import { AF, TCP_STATE, type TestRunSock } from "./packet_sock.ts";
+import {
+  AF,
+  registeredSockAt,
+  TCP_STATE,
+  type TestRunSock,
+} from "./packet_sock.ts";
 
 /** Helper ids of the socket-pointer helpers. */
 export const SOCK_HELPER = {
@@ -96,7 +101,37 @@ export function socketCookieHelper(sock: TestRunSock): HelperFn {
  * program with an ExecError.
  */
 export function sockHelpers(sock: TestRunSock): [number, HelperFn][] {
-  const arg = (vm: CallContext): TestRunSock => sockArg(sock, vm, 1);
+  return sockPtrHelpers((vm, argNo) => sockArg(sock, vm, argNo));
+}
+
+/**
+ * The same helpers for any program, on whichever simulated socket the
+ * pointer names (`registeredSockAt`): a program of a type that cannot
+ * hold a socket (XDP, whose lookups find none; syscall programs) only
+ * reaches them unverified, and a pointer that is no socket stops it.
+ */
+export function anySockHelpers(): [number, HelperFn][] {
+  return sockPtrHelpers(registeredSockArg);
+}
+
+/** The socket argument `argNo` names, among the simulated sockets, or an ExecError. */
+export function registeredSockArg(vm: CallContext, argNo: number): TestRunSock {
+  const address = vm.arg(argNo);
+  const sk = registeredSockAt(vm.mem, address);
+  if (sk === undefined) {
+    throw new ExecError(
+      vm.insnIndex,
+      `socket pointer 0x${address.toString(16)} names no simulated socket`,
+    );
+  }
+  return sk;
+}
+
+/** The socket-pointer helpers over `resolve` (see {@link sockHelpers}). */
+function sockPtrHelpers(
+  resolve: (vm: CallContext, argNo: number) => TestRunSock,
+): [number, HelperFn][] {
+  const arg = (vm: CallContext): TestRunSock => resolve(vm, 1);
   /** A cast: the socket when `test` holds, else NULL. */
   const cast = (test: (sk: TestRunSock) => boolean): HelperFn => (vm) => {
     const sk = arg(vm);

@@ -18,7 +18,7 @@
  */
 import type { CallContext, HelperFn } from "../exec/state.ts";
 import { AF, TCP_STATE, type TestRunSock } from "./packet_sock.ts";
-import { sockArg } from "./packet_sock_helpers.ts";
+import { registeredSockArg, sockArg } from "./packet_sock_helpers.ts";
 import { rawCheckSyncookie, rawGenSyncookie } from "./packet_syncookie.ts";
 import {
   EINVAL,
@@ -222,17 +222,7 @@ export function skAssign(
  * with an ExecError (no other socket exists in a test run).
  */
 export function sockTcpHelpers(sock: TestRunSock): [number, HelperFn][] {
-  const view: SkAssignSock & SyncookieSock = {
-    netns: 0,
-    fullsock: sock.fullsock,
-    reuseport: false,
-    refcounted: true,
-    refcnt: 1,
-    protocol: sock.protocol,
-    state: sock.state,
-    family: sock.family,
-    ipv6Only: false,
-  };
+  const view = sockView(sock);
   // bpf_prog_test_run_skb() sets skb->sk without a destructor
   const skb: SkAssignSkb = {
     atTcIngress: false,
@@ -244,23 +234,58 @@ export function sockTcpHelpers(sock: TestRunSock): [number, HelperFn][] {
     sockArg(sock, vm, argNo);
     return view;
   };
-  /** `iph` (arg 2, `iph_len` bytes) and `th` (arg 4, `th_len` bytes). */
+  return [
+    ...syncookieHelpers((vm) => checked(vm, 1)),
+    [
+      SOCK_TCP_HELPER.sk_assign,
+      (vm) => skAssign(skb, checked(vm, 2), vm.arg(3)),
+    ],
+  ];
+}
+
+/** What the socket helpers see of a simulated socket. */
+function sockView(sock: TestRunSock): SkAssignSock & SyncookieSock {
+  return {
+    netns: 0,
+    fullsock: sock.fullsock,
+    reuseport: false,
+    refcounted: true,
+    refcnt: 1,
+    protocol: sock.protocol,
+    state: sock.state,
+    family: sock.family,
+    ipv6Only: false,
+  };
+}
+
+/**
+ * `bpf_tcp_check_syncookie()` and `bpf_tcp_gen_syncookie()` on the socket
+ * `sockOf` finds for the call: `iph` (arg 2, `iph_len` bytes) and `th`
+ * (arg 4, `th_len` bytes).
+ */
+function syncookieHelpers(
+  sockOf: (vm: CallContext) => SkAssignSock & SyncookieSock,
+): [number, HelperFn][] {
   const headers = (vm: CallContext) => ({
     iph: vm.mem.readBytes(vm.arg(2), vm.argLo(3) >>> 0),
     th: vm.mem.readBytes(vm.arg(4), vm.argLo(5) >>> 0),
   });
   return [
-    [
-      SOCK_TCP_HELPER.sk_assign,
-      (vm) => skAssign(skb, checked(vm, 2), vm.arg(3)),
-    ],
     [SOCK_TCP_HELPER.tcp_check_syncookie, (vm) => {
-      const sk = checked(vm, 1), { iph, th } = headers(vm);
+      const sk = sockOf(vm), { iph, th } = headers(vm);
       return tcpCheckSyncookie(sk, iph, th, vm.nowNs());
     }],
     [SOCK_TCP_HELPER.tcp_gen_syncookie, (vm) => {
-      const sk = checked(vm, 1), { iph, th } = headers(vm);
+      const sk = sockOf(vm), { iph, th } = headers(vm);
       return tcpGenSyncookie(sk, iph, th, vm.nowNs());
     }],
   ];
+}
+
+/**
+ * The SYN cookie helpers for any program (an XDP one: its socket comes
+ * from a lookup), on whichever simulated socket the pointer names.
+ */
+export function anySockSyncookieHelpers(): [number, HelperFn][] {
+  return syncookieHelpers((vm) => sockView(registeredSockArg(vm, 1)));
 }

@@ -1,11 +1,14 @@
 /**
  * `BPF_PROG_TEST_RUN` on the simulated kernel (net/bpf/test_run.c): builds
- * the context a program type gets — an skb for socket filters and tc
- * (`bpf_prog_test_run_skb()`), an `xdp_buff` for XDP
- * (`bpf_prog_test_run_xdp()`), the caller's bytes for syscall programs
- * (`bpf_prog_test_run_syscall()`) — runs the program `repeat` times on one
- * CPU with the kernel's helpers, the map helpers and the packet helpers,
- * and returns r0 as the kernel reports it (u32) with the packet after.
+ * the context a program type gets — an skb for socket filters, tc,
+ * `cgroup_skb` and the LWT types `lwt_in`, `lwt_out`, `lwt_xmit`
+ * (`bpf_prog_test_run_skb()`; `lwt_seg6local` has no `.test_run`), an
+ * `xdp_buff` for XDP (`bpf_prog_test_run_xdp()`), the caller's bytes for
+ * syscall programs (`bpf_prog_test_run_syscall()`) — runs the program
+ * `repeat` times on one CPU with the kernel's helpers, the map helpers, the
+ * packet helpers of its type and the run's cgroup storages
+ * (`bpf_test_run()` → `bpf_cgroup_storage_alloc()`), and returns r0 as the
+ * kernel reports it (u32) with the packet after.
  * @module
  */
 import { ExecError, type MemoryFault } from "../exec/fault.ts";
@@ -25,16 +28,28 @@ import { EINVAL, ENOTSUPP } from "./maps/map.ts";
 import { BPF_FUNC_tail_call, tailCallHelper } from "./prog_array.ts";
 import { ETH_HLEN, SkbContext, XdpContext } from "./test_run_ctx.ts";
 import { skbHelpers, xdpHelpers } from "./packet_helpers.ts";
+import { lwtHelpers } from "./lwt_helpers.ts";
+import {
+  CgroupRunStorages,
+  cgroupStorageHelpers,
+} from "./cgroup_storage_helpers.ts";
 /** The input the oracle uses when given none: 64 zero bytes. */
 export const DEFAULT_TEST_DATA_SIZE = 64;
 /** Steps one run may take before it is called runaway. */
 export const DEFAULT_TEST_MAX_STEPS = 100_000_000;
 
-/** Program types `BPF_PROG_TEST_RUN` runs here (the oracle's rule). */
+/**
+ * Program types `BPF_PROG_TEST_RUN` runs here: those whose `*_prog_ops`
+ * have a `.test_run` the oracle can feed (net/core/filter.c, bpf_trace.c).
+ */
 export const TEST_RUN_TYPES: readonly string[] = [
   "socket_filter",
   "sched_cls",
   "sched_act",
+  "cgroup_skb",
+  "lwt_in",
+  "lwt_out",
+  "lwt_xmit",
   "xdp",
   "syscall",
 ];
@@ -129,7 +144,7 @@ export function testRun(
   if (!TEST_RUN_TYPES.includes(prog.type)) {
     throw new TestRunError(
       `program '${name}' of type ${prog.type} cannot be test-run ` +
-        "(only socket, tc, xdp and syscall programs)",
+        `(only ${TEST_RUN_TYPES.join(", ")} programs)`,
       ENOTSUPP,
     );
   }
@@ -143,7 +158,10 @@ export function testRun(
  * Runs program `name` of `loaded` `opts.repeat` times (default once) on one
  * CPU with the context `ctx` (released afterwards, whatever happens): the
  * engine of {@link testRun}, for any program type. `opts.data` is ignored:
- * the context holds the input.
+ * the context holds the input. Like `bpf_test_run()`, it gives the runs
+ * cgroup storages of their own for `bpf_get_local_storage()`, zeroed, kept
+ * across the repeats and freed at the end (a context's own helper 81, if
+ * it brings one, wins).
  */
 export function runInContext(
   loaded: LoadedObject,
@@ -165,6 +183,8 @@ export function runInContext(
     throw new TestRunError(`no CPU ${opts.cpu}`, EINVAL);
   }
   const log: MapHelperLog = { printk: [] };
+  // bpf_test_run(): the run's cgroup storages, freed with the context
+  const storages = new CgroupRunStorages();
   let state: ExecState | undefined = undefined;
   const start = kernel.now();
   const helpers = kernelHelpers({
@@ -192,6 +212,9 @@ export function runInContext(
       (target) => compileObjectProgram(loaded, target).program,
     ),
   );
+  for (const [id, fn] of cgroupStorageHelpers(loaded.registry, storages)) {
+    helpers.set(id, fn);
+  }
   for (const [id, fn] of ctx.helpers) helpers.set(id, fn);
   const owner: StateOwner = { cpu, level: 0, alone: true };
   state = new ExecState(compiled, kernel.space, {
@@ -232,6 +255,7 @@ export function runInContext(
     };
   } finally {
     state.release();
+    storages.free();
     ctx.release();
   }
 }
@@ -300,13 +324,24 @@ function buildContext(
       },
     };
   }
+  // bpf_prog_test_run_skb(): tc sees the MAC header; the others start at
+  // the network header. The verifier's per-type chain decides which of the
+  // skb helpers a program reaches, so one table serves them all.
+  const isL2 = type === "sched_cls" || type === "sched_act";
   const skb = new SkbContext(space, data, {
-    isL2: type === "sched_cls" || type === "sched_act",
+    isL2,
+    writable: isL2 || type === "lwt_xmit",
   });
+  const helpers = skbHelpers(skb);
+  if (type === "lwt_in" || type === "lwt_xmit") {
+    for (const [id, fn] of lwtHelpers(skb, type === "lwt_in")) {
+      helpers.set(id, fn);
+    }
+  }
   return {
     r1: skb.address,
     packetRegion: skb.packet.regionId,
-    helpers: skbHelpers(skb),
+    helpers,
     onPacketRemap: (listener) => skb.packet.onRemap = listener,
     dataOut: () => skb.dataOut(),
     release: () => skb.release(),

@@ -76,6 +76,12 @@ const SKB_WRITABLE: readonly [number, number][] = [
 export interface SkbRunKind {
   /** tc (`sched_cls` / `sched_act`): `data` starts at the MAC header. */
   readonly isL2: boolean;
+  /**
+   * Whether the program may store into the packet directly
+   * (`may_access_direct_pkt_data()`: tc and `lwt_xmit`; socket filters,
+   * `cgroup_skb`, `lwt_in` and `lwt_out` only read); default `isL2`.
+   */
+  readonly writable?: boolean;
 }
 
 /**
@@ -107,7 +113,8 @@ export function ethTypeTrans(
 /**
  * The skb a test run builds from `data` (≥ {@link ETH_HLEN} bytes): len,
  * protocol, pkt_type, ifindex, the dummy socket's family and addresses;
- * for tc `data` starts at the MAC header, for socket filters after it.
+ * for tc `data` starts at the MAC header, for the other skb programs
+ * (socket filters, `cgroup_skb`, LWT) after it.
  * The ctx region is hooked: see the module comment.
  */
 export class SkbContext implements RegionAccessHook {
@@ -133,7 +140,7 @@ export class SkbContext implements RegionAccessHook {
   encapsulation = false;
   /** The metadata dst's tunnel info, once `bpf_skb_set_tunnel_key()` set one. */
   tunnel: TunnelInfo | undefined = undefined;
-  /** Whether `data` starts at the MAC header (tc) or after it (socket filter). */
+  /** Whether `data` starts at the MAC header (tc) or after it (the others). */
   readonly kind: SkbRunKind;
   /** `skb->sk`: the dummy socket the test run allocates for the skb. */
   readonly sock: TestRunSock;
@@ -147,7 +154,7 @@ export class SkbContext implements RegionAccessHook {
       space,
       kind.isL2 ? data : data.subarray(ETH_HLEN),
       SKB_HEADROOM + (kind.isL2 ? 0 : ETH_HLEN),
-      kind.isL2,
+      kind.writable ?? kind.isL2,
       skbBufferSize(data.length),
     );
     this.macOff = SKB_HEADROOM;
@@ -257,7 +264,7 @@ export class SkbContext implements RegionAccessHook {
   }
 
   /**
-   * What the test run copies out: `skb->data … + len`; for a socket filter
+   * What the test run copies out: `skb->data … + len`; for all but tc
    * the MAC header is pushed back, zeroed, first.
    */
   dataOut(): Uint8Array {

@@ -28,6 +28,8 @@ export const EBUSY = 16;
 export const EEXIST = 17;
 /** No such device. */
 export const ENODEV = 19;
+/** Too many open files (past the process's RLIMIT_NOFILE). */
+export const EMFILE = 24;
 /** Invalid argument: the kernel's default refusal. */
 export const EINVAL = 22;
 /** No space left on device (a full output buffer). */
@@ -40,6 +42,8 @@ export const EDEADLK = 35;
 export const ELOOP = 40;
 /** Protocol error. */
 export const EPROTO = 71;
+/** Not a data message (a malformed or unexpected header). */
+export const EBADMSG = 74;
 /** Value too large for defined data type. */
 export const EOVERFLOW = 75;
 /** Protocol not supported. */

@@ -56,6 +56,13 @@ import {
   redirectMapAllocCheck,
 } from "./redirect_maps.ts";
 import { type FieldFreer, unwiredFieldFreer } from "./special_fields.ts";
+import { SOCK_MAP_TYPES, SockMap, sockMapAllocCheck } from "./sockmap.ts";
+import { ReuseportArray, reuseportArrayAllocCheck } from "./reuseport_array.ts";
+import {
+  CGROUP_STORAGE_MAP_TYPES,
+  cgroupStorageAllocCheck,
+  CgroupStorageMap,
+} from "./cgroup_storage.ts";
 
 /** `PCPU_MIN_UNIT_SIZE`: the largest per-CPU value. */
 export const PCPU_MIN_UNIT_SIZE = 32768;
@@ -145,6 +152,12 @@ export function mapAllocCheck(attr: MapAttr): number {
     err = fdArrayAllocCheck(attr) || arrayAllocCheck(attr);
   } else if (REDIRECT_MAP_TYPES.includes(attr.type)) {
     err = redirectMapAllocCheck(attr);
+  } else if (SOCK_MAP_TYPES.includes(attr.type)) {
+    err = sockMapAllocCheck(attr);
+  } else if (attr.type === M.reuseport_sockarray) {
+    err = reuseportArrayAllocCheck(attr) || arrayAllocCheck(attr);
+  } else if (CGROUP_STORAGE_MAP_TYPES.includes(attr.type)) {
+    err = cgroupStorageAllocCheck(attr);
   } else throw new MapError(attr.name, `map type ${attr.type} is not modelled`);
   return err || objNameCheck(attr.name);
 }
@@ -205,6 +218,7 @@ export function createMap(
     case M.sk_storage:
     case M.task_storage:
     case M.cgrp_storage:
+    case M.inode_storage:
       return new LocalStorageMap(attr, record, env);
     case M.queue:
     case M.stack:
@@ -216,6 +230,14 @@ export function createMap(
     case M.cpumap:
     case M.xskmap:
       return new RedirectMap(attr, env);
+    case M.sockmap:
+    case M.sockhash:
+      return new SockMap(attr, env);
+    case M.reuseport_sockarray:
+      return new ReuseportArray(attr, env);
+    case M.cgroup_storage:
+    case M.percpu_cgroup_storage:
+      return new CgroupStorageMap(attr, record, env);
     default:
       return new HashMap(attr, record, env, {
         percpu: attr.type === M.percpu_hash || attr.type === M.lru_percpu_hash,

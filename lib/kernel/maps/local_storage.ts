@@ -1,11 +1,13 @@
 /**
  * The local-storage maps (kernel/bpf/bpf_local_storage.c):
  * `BPF_MAP_TYPE_SK_STORAGE` (net/core/bpf_sk_storage.c), `TASK_STORAGE`
- * (bpf_task_storage.c) and `CGRP_STORAGE` (bpf_cgrp_storage.c).
+ * (bpf_task_storage.c), `CGRP_STORAGE` (bpf_cgrp_storage.c) and
+ * `INODE_STORAGE` (bpf_inode_storage.c).
  *
  * The map holds no keys of its own: each *owner* (a socket, a task, a
- * cgroup) carries a list of elements, at most one per map
- * (`sk->sk_bpf_storage`, `task->bpf_storage`, `cgroup->bpf_cgrp_storage`),
+ * cgroup, an inode) carries a list of elements, at most one per map
+ * (`sk->sk_bpf_storage`, `task->bpf_storage`, `cgroup->bpf_cgrp_storage`,
+ * the BPF LSM's blob in `inode->i_security`),
  * and the map only links its elements so that `map_free` can find them.
  * Here an owner is a {@link StorageOwner}; each element's value is its own
  * `map_value` region of `value_size` bytes, so a pointer the get helper
@@ -13,10 +15,10 @@
  * grace period, it faults).
  *
  * Socket owners are charged against `optmem_max` as `sk_omem_alloc`
- * (`bpf_sk_storage_charge()`); tasks and cgroups are not charged.
+ * (`bpf_sk_storage_charge()`); tasks, cgroups and inodes are not charged.
  *
  * User space reaches an element through a file descriptor of its owner (a
- * socket fd, a pidfd, a cgroup fd); the simulator has no file descriptor
+ * socket fd, a pidfd, a cgroup fd, any fd of the inode); the simulator has no file descriptor
  * table, so those syscalls fail with -EBADF.
  * @module
  */
@@ -62,6 +64,7 @@ export const LOCAL_STORAGE_MAP_TYPES: readonly number[] = [
   MAP_TYPE.sk_storage,
   MAP_TYPE.task_storage,
   MAP_TYPE.cgrp_storage,
+  MAP_TYPE.inode_storage,
 ];
 
 /** What `BPF_MAP_CREATE` is given, with the BTF ids local storage demands. */
@@ -89,13 +92,16 @@ export function localStorageAllocCheck(attr: LocalStorageAttr): number {
   return 0;
 }
 
+/** What kind of kernel object owns local storage. */
+export type StorageOwnerKind = "sk" | "task" | "cgroup" | "inode";
+
 /**
  * An object local storage hangs on: its list of elements (one per map,
  * `struct bpf_local_storage`) and, for a socket, `sk_omem_alloc`.
  */
 export class StorageOwner {
-  /** `sk`, `task` or `cgroup`. */
-  readonly kind: "sk" | "task" | "cgroup";
+  /** `sk`, `task`, `cgroup` or `inode`. */
+  readonly kind: StorageOwnerKind;
   /** For messages. */
   readonly name: string;
   /** Whether the owner still exists; a dead owner's storage is freed at the next map operation. */
@@ -109,7 +115,7 @@ export class StorageOwner {
 
   /** An owner; `alive` defaults to "until destroyed". */
   constructor(
-    kind: "sk" | "task" | "cgroup",
+    kind: StorageOwnerKind,
     name: string,
     alive: () => boolean = () => true,
   ) {
@@ -146,7 +152,8 @@ export interface StorageElem {
 
 /**
  * Mirrors `bpf_local_storage_destroy()` (`bpf_sk_storage_free()`,
- * `bpf_task_storage_free()`, `bpf_cgrp_storage_free()`): the owner goes,
+ * `bpf_task_storage_free()`, `bpf_cgrp_storage_free()`,
+ * `bpf_inode_storage_free()`): the owner goes,
  * and every element it carries, in every map, is freed.
  */
 export function localStorageDestroy(owner: StorageOwner): void {
@@ -154,7 +161,7 @@ export function localStorageDestroy(owner: StorageOwner): void {
   for (const map of [...owner.elems.keys()]) map.unlink(owner);
 }
 
-/** A local-storage map (sk, task or cgroup storage). */
+/** A local-storage map (sk, task, cgroup or inode storage). */
 export class LocalStorageMap extends MapBase {
   /** `smap->elem_size`: what an element charges its owner. */
   readonly elemSize: number;
@@ -169,8 +176,16 @@ export class LocalStorageMap extends MapBase {
 
   /** The owner kind this map type serves. */
   get ownerKind(): StorageOwner["kind"] {
-    if (this.attr.type === MAP_TYPE.sk_storage) return "sk";
-    return this.attr.type === MAP_TYPE.task_storage ? "task" : "cgroup";
+    switch (this.attr.type) {
+      case MAP_TYPE.sk_storage:
+        return "sk";
+      case MAP_TYPE.task_storage:
+        return "task";
+      case MAP_TYPE.inode_storage:
+        return "inode";
+      default:
+        return "cgroup";
+    }
   }
 
   /** Frees the storage of owners that went away without telling the map. */
@@ -278,7 +293,7 @@ export class LocalStorageMap extends MapBase {
   getNextKey(_key: Uint8Array | null): Uint8Array | number {
     return -ENOTSUPP;
   }
-  /** The key is an fd (`sockfd_lookup()`, pidfd, cgroup fd): none exists here. */
+  /** The key is an fd (`sockfd_lookup()`, pidfd, cgroup fd, `fget_raw()`): none exists here. */
   protected copyOut(_key: Uint8Array): Uint8Array | null {
     return null;
   }
