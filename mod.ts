@@ -188,11 +188,24 @@ export {
 export { type MapHelperLog, mapHelpers } from "./lib/kernel/map_helpers.ts";
 export { ProgArray } from "./lib/kernel/prog_array.ts";
 export {
+  type RunContext,
+  runInContext,
   testRun,
   TestRunError,
   type TestRunOptions,
   type TestRunResult,
 } from "./lib/kernel/test_run.ts";
+export * from "./lib/kernel/hooks/mod.ts";
+export {
+  type FdFile,
+  type MapHandle,
+  openMapFd,
+  type OpenMapFdOptions,
+  type SimProcess,
+  simProcess,
+} from "./lib/kernel/syscall/syscall_fds.ts";
+export type { BtfTargetProto } from "./lib/verifier/ctx_access/btf_targets.ts";
+export type { BtfCtxArg } from "./lib/verifier/ctx_access/types.ts";
 export {
   ethTypeTrans,
   PacketBuffer,
@@ -200,8 +213,8 @@ export {
   type SkbRunKind,
   XdpContext,
 } from "./lib/kernel/test_run_ctx.ts";
-export type { TunnelInfo } from "./lib/kernel/packet_tunnel.ts";
-export { TestRunSock } from "./lib/kernel/packet_sock.ts";
+export type { TunnelInfo } from "./lib/kernel/net/packet_tunnel.ts";
+export { TestRunSock } from "./lib/kernel/net/packet_sock.ts";
 export {
   type BpfTimer,
   BpfTimers,

@@ -21,10 +21,10 @@ import {
   anySockHelpers,
   registeredSockArg,
   sockGenCookie,
-} from "./packet_sock_helpers.ts";
-import { anySockSyncookieHelpers } from "./packet_sock_tcp.ts";
-import { netObjects } from "./sim_skb.ts";
-import { NETNS_COOKIE } from "./packet_net_info.ts";
+} from "./net/packet_sock_helpers.ts";
+import { anySockSyncookieHelpers } from "./net/packet_sock_tcp.ts";
+import { netObjects } from "./hooks/tracing/sim_skb.ts";
+import { NETNS_COOKIE } from "./net/packet_net_info.ts";
 
 /** `bpf_get_socket_cookie` (46), `bpf_get_netns_cookie` (122), `bpf_xdp_get_buff_len` (188). */
 const BPF_FUNC_get_socket_cookie = 46,

@@ -28,7 +28,7 @@ import type { AddressSpace } from "../exec/memory.ts";
 import type { CallContext, HelperFn } from "../exec/state.ts";
 import { cpuOf, simTaskAddress } from "./generic_helpers_task.ts";
 import type { Kernel } from "./kernel.ts";
-import { lsmEnv } from "./lsm_env.ts";
+import { lsmEnv } from "./hooks/lsm/lsm_env.ts";
 import {
   BPF_LOCAL_STORAGE_GET_F_CREATE,
   localStorageDestroy,
@@ -37,7 +37,7 @@ import {
 } from "./maps/local_storage.ts";
 import { EINVAL } from "./maps/map.ts";
 import type { ObjectHelperEnv } from "./object_helpers.ts";
-import { TestRunSock } from "./packet_sock.ts";
+import { TestRunSock } from "./net/packet_sock.ts";
 
 /** Helper ids (include/uapi/linux/bpf.h). */
 export const STORAGE_HELPER = {

@@ -15,18 +15,18 @@
  * @module
  */
 import type { HelperFn } from "../exec/state.ts";
-import { btfPrintHelpers } from "./btf_print_helpers.ts";
+import { btfPrintHelpers } from "./hooks/iter/btf_print_helpers.ts";
 import { dynptrHelpers } from "./dynptr_helpers.ts";
 import { genericHelpers } from "./generic_helpers.ts";
 import { kernelPtrHelpers } from "./kernel_ptr_helpers.ts";
 import { localStorageHelpers } from "./local_storage_helpers.ts";
-import { lsmHelpers } from "./lsm_helpers.ts";
+import { lsmHelpers } from "./hooks/lsm/lsm_helpers.ts";
 import { type MapHelperLog, mapHelpers } from "./map_helpers.ts";
 import type { LoadedObject } from "./object_loader.ts";
-import { syscallHelpers } from "./syscall_helpers.ts";
+import { syscallHelpers } from "./syscall/syscall_helpers.ts";
 import { tracingHelpers } from "./tracing_helpers.ts";
-import { skbOutputHelpers } from "./tracing_skb_output.ts";
-import { mapRedirectHelpers } from "./packet_redirect.ts";
+import { skbOutputHelpers } from "./hooks/tracing/tracing_skb_output.ts";
+import { mapRedirectHelpers } from "./net/packet_redirect.ts";
 import { userRingbufHelpers } from "./user_ringbuf_helpers.ts";
 
 /**

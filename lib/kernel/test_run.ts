@@ -13,6 +13,7 @@
  */
 import { ExecError, type MemoryFault } from "../exec/fault.ts";
 import type { Insn } from "../isa/insn.ts";
+import type { BpfProgram } from "../elf/types.ts";
 import { type Engine, stepWith } from "../exec/jit/step_jit.ts";
 import { regionAddress } from "../exec/memory.ts";
 import { ExecState, type HelperFn, type KfuncFn } from "../exec/state.ts";
@@ -27,8 +28,8 @@ import {
 import { EINVAL, ENOTSUPP } from "./maps/map.ts";
 import { BPF_FUNC_tail_call, tailCallHelper } from "./prog_array.ts";
 import { ETH_HLEN, SkbContext, XdpContext } from "./test_run_ctx.ts";
-import { skbHelpers, xdpHelpers } from "./packet_helpers.ts";
-import { lwtHelpers } from "./lwt_helpers.ts";
+import { skbHelpers, xdpHelpers } from "./net/packet_helpers.ts";
+import { lwtHelpers } from "./hooks/lwt/lwt_helpers.ts";
 import {
   CgroupRunStorages,
   cgroupStorageHelpers,
@@ -118,14 +119,14 @@ export class TestRunError extends Error {
 export interface RunContext {
   /** Value of r1 at entry (the context's address, or 0). */
   readonly r1: bigint;
-  /** Region of the packet `ld_abs`/`ld_ind` read, or 0 for none. */
-  readonly packetRegion: number;
+  /** Region of the packet `ld_abs`/`ld_ind` read (default 0: none). */
+  readonly packetRegion?: number;
   /** Helpers bound to this context, merged over the object's. */
   readonly helpers: ReadonlyMap<number, HelperFn>;
   /** Registers who must learn the packet's new region id after a reshape. */
-  onPacketRemap(listener: (regionId: number) => void): void;
+  onPacketRemap?(listener: (regionId: number) => void): void;
   /** The bytes to report after the run (packet or ctx), if any. */
-  dataOut(): Uint8Array | undefined;
+  dataOut?(): Uint8Array | undefined;
   /** Frees what the context mapped. */
   release(): void;
 }
@@ -152,6 +153,26 @@ export function testRun(
   const ctx = buildContext(loaded, prog.type, data);
   const runs = prog.type === "syscall" ? 1 : Math.max(1, opts.repeat ?? 1);
   return runInContext(loaded, name, ctx, { ...opts, repeat: runs });
+}
+
+/**
+ * Program `name` of `loaded`, which a hook runner for `type` programs was
+ * asked to run: a program of another type is refused with
+ * {@link TestRunError} (-EINVAL), as attaching it to that hook would be.
+ */
+export function programOfType(
+  loaded: LoadedObject,
+  name: string,
+  type: string,
+): BpfProgram {
+  const prog = findProgram(loaded, name);
+  if (prog.type !== type) {
+    throw new TestRunError(
+      `program '${name}' is of type ${prog.type}, not ${type}`,
+      EINVAL,
+    );
+  }
+  return prog;
 }
 
 /**
@@ -220,14 +241,14 @@ export function runInContext(
   state = new ExecState(compiled, kernel.space, {
     helpers,
     kfuncs: opts.kfuncs ?? loaded.kfuncs,
-    packetRegion: ctx.packetRegion,
+    packetRegion: ctx.packetRegion ?? 0,
     owner,
     name: `cpu${cpu.id}.test_run.stack`,
     clock: (s) => start + s.steps,
   });
   const run = state;
   // helpers that reshape an skb remap its packet: ld_abs must follow
-  ctx.onPacketRemap((id) => run.packetRegion = id);
+  ctx.onPacketRemap?.((id) => run.packetRegion = id);
   const runs = Math.max(1, opts.repeat ?? 1);
   try {
     let steps = 0;
@@ -249,7 +270,7 @@ export function runInContext(
       r0: state.r0,
       steps,
       runs,
-      dataOut: ctx.dataOut(),
+      dataOut: ctx.dataOut?.(),
       printk: log.printk,
       elapsedNs,
     };

@@ -14,9 +14,13 @@
  * @module
  */
 import type { AddressSpace, RegionAccessHook } from "../exec/memory.ts";
-import { ETH_HLEN, LOOPBACK_IFINDEX, PacketBuffer } from "./packet_buffer.ts";
-import type { TunnelInfo } from "./packet_tunnel.ts";
-import { TestRunSock } from "./packet_sock.ts";
+import {
+  ETH_HLEN,
+  LOOPBACK_IFINDEX,
+  PacketBuffer,
+} from "./net/packet_buffer.ts";
+import type { TunnelInfo } from "./net/packet_tunnel.ts";
+import { TestRunSock } from "./net/packet_sock.ts";
 import { bpfSkStorageFree } from "./local_storage_helpers.ts";
 import { SK_BUFF_OFFSETS, SK_BUFF_SIZE } from "../verifier/ctx_access/skb.ts";
 
@@ -24,14 +28,18 @@ import { SK_BUFF_OFFSETS, SK_BUFF_SIZE } from "../verifier/ctx_access/skb.ts";
 export const SKB_HEADROOM = 64;
 /** `SKB_DATA_ALIGN(sizeof(struct skb_shared_info))` on x86-64. */
 export const SKB_SHINFO_SIZE = 320;
-export { ETH_HLEN, LOOPBACK_IFINDEX, PacketBuffer } from "./packet_buffer.ts";
+export {
+  ETH_HLEN,
+  LOOPBACK_IFINDEX,
+  PacketBuffer,
+} from "./net/packet_buffer.ts";
 export {
   XDP_DATA_HARD_END,
   XDP_FRAME_SIZE,
   XDP_META_MAX,
   XDP_PACKET_HEADROOM,
   XdpContext,
-} from "./packet_xdp_ctx.ts";
+} from "./net/packet_xdp_ctx.ts";
 
 /** `PACKET_*` packet types (`skb->pkt_type`). */
 export const PACKET = {

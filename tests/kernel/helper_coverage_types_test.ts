@@ -15,44 +15,50 @@ import { Kernel } from "../../lib/kernel/kernel.ts";
 import { loadObjectWithRuntime } from "../../lib/kernel/object_runtime.ts";
 import { objectHelpers } from "../../lib/kernel/object_helpers.ts";
 import { BPF_FUNC_tail_call } from "../../lib/kernel/prog_array.ts";
-import { skbHelpers, xdpHelpers } from "../../lib/kernel/packet_helpers.ts";
+import { skbHelpers, xdpHelpers } from "../../lib/kernel/net/packet_helpers.ts";
 import { SkbContext, XdpContext } from "../../lib/kernel/test_run_ctx.ts";
-import { lwtHelpers } from "../../lib/kernel/lwt_helpers.ts";
+import { lwtHelpers } from "../../lib/kernel/hooks/lwt/lwt_helpers.ts";
 import {
   CgroupRunStorages,
   cgroupStorageHelpers,
 } from "../../lib/kernel/cgroup_storage_helpers.ts";
-import { trampolineHelpers } from "../../lib/kernel/trampoline.ts";
-import { kprobeHelpers } from "../../lib/kernel/kprobe.ts";
-import { seqHelpers } from "../../lib/kernel/seq_helpers.ts";
-import { SysctlContext } from "../../lib/kernel/sysctl_ctx.ts";
-import { sysctlHelpers } from "../../lib/kernel/sysctl_helpers.ts";
+import { trampolineHelpers } from "../../lib/kernel/hooks/tracing/trampoline.ts";
+import { kprobeHelpers } from "../../lib/kernel/hooks/tracing/kprobe.ts";
+import { seqHelpers } from "../../lib/kernel/hooks/iter/seq_helpers.ts";
+import { SysctlContext } from "../../lib/kernel/hooks/cgroup/sysctl_ctx.ts";
+import { sysctlHelpers } from "../../lib/kernel/hooks/cgroup/sysctl_helpers.ts";
 import {
   cgroupRetvalHelpers,
   CgroupRunCtx,
-} from "../../lib/kernel/cgroup_run_ctx.ts";
-import { lircHelpers, RcDevice } from "../../lib/kernel/lirc_hook.ts";
-import { sockOpsHelpers } from "../../lib/kernel/sock_ops.ts";
-import { SockOpsContext } from "../../lib/kernel/sock_ops_ctx.ts";
-import { SimTcpSock } from "../../lib/kernel/sock_ops_sock.ts";
-import { sockAddrHelpers } from "../../lib/kernel/sock_addr.ts";
-import { SockAddrContext } from "../../lib/kernel/sock_addr_ctx.ts";
-import { InetBindTable } from "../../lib/kernel/inet_bind.ts";
-import { skbSockLookupHelpers } from "../../lib/kernel/packet_sock_lookup.ts";
-import { SkMsg } from "../../lib/kernel/sk_msg.ts";
-import { MsgSock, SkMsgContext } from "../../lib/kernel/sk_msg_ctx.ts";
-import { skMsgHelpers } from "../../lib/kernel/sk_msg_helpers.ts";
-import { SkSkbContext } from "../../lib/kernel/sk_skb_run.ts";
-import { skbRedirectHelpers } from "../../lib/kernel/sock_redirect_helpers.ts";
+} from "../../lib/kernel/hooks/cgroup/cgroup_run_ctx.ts";
+import { lircHelpers, RcDevice } from "../../lib/kernel/hooks/lirc_hook.ts";
+import { sockOpsHelpers } from "../../lib/kernel/hooks/sock/sock_ops.ts";
+import { SockOpsContext } from "../../lib/kernel/hooks/sock/sock_ops_ctx.ts";
+import { SimTcpSock } from "../../lib/kernel/hooks/sock/sock_ops_sock.ts";
+import { sockAddrHelpers } from "../../lib/kernel/hooks/cgroup/sock_addr.ts";
+import { SockAddrContext } from "../../lib/kernel/hooks/cgroup/sock_addr_ctx.ts";
+import { InetBindTable } from "../../lib/kernel/hooks/cgroup/inet_bind.ts";
+import { skbSockLookupHelpers } from "../../lib/kernel/net/packet_sock_lookup.ts";
+import { SkMsg } from "../../lib/kernel/hooks/sock/sk_msg.ts";
+import {
+  MsgSock,
+  SkMsgContext,
+} from "../../lib/kernel/hooks/sock/sk_msg_ctx.ts";
+import { skMsgHelpers } from "../../lib/kernel/hooks/sock/sk_msg_helpers.ts";
+import { SkSkbContext } from "../../lib/kernel/hooks/sock/sk_skb_run.ts";
+import { skbRedirectHelpers } from "../../lib/kernel/hooks/sock/sock_redirect_helpers.ts";
 import {
   SkReuseportContext,
   skReuseportHelpers,
-} from "../../lib/kernel/sk_reuseport_ctx.ts";
+} from "../../lib/kernel/hooks/sock/sk_reuseport_ctx.ts";
 import {
   ReuseportGroup,
   ReuseportSock,
-} from "../../lib/kernel/sk_reuseport_group.ts";
-import { tcpCaHelpers, tcpSockView } from "../../lib/kernel/tcp_ca.ts";
+} from "../../lib/kernel/hooks/sock/sk_reuseport_group.ts";
+import {
+  tcpCaHelpers,
+  tcpSockView,
+} from "../../lib/kernel/hooks/sock/tcp_ca.ts";
 
 /** Helpers a context knowingly lacks, by context label, with the reason. */
 const KNOWN_GAPS: Readonly<Record<string, Readonly<Record<number, string>>>> = {

@@ -149,6 +149,7 @@ export class CgroupStorageMap extends MapBase {
     return this.updateChecks(flags);
   }
 
+  /** The flag checks of an update from user space: 0 or a negative errno. */
   private updateChecks(flags: number): number {
     if (this.storageType === "percpu") {
       if (flags !== BPF_ANY && flags !== BPF_EXIST) return -EINVAL;

@@ -1,6 +1,7 @@
 /**
  * lib/kernel/maps: the simulated kernel's BPF maps — arrays, hashes (plain,
- * per-CPU, LRU), ring buffers, queues and stacks, and global data. Values
+ * per-CPU, LRU), ring buffers, queues and stacks, socket maps, cgroup and
+ * local storage, and global data. Values
  * programs get pointers to live in the simulated address space
  * (lib/exec/memory.ts) as `map_value` regions.
  * @module
@@ -33,3 +34,7 @@ export {
   mapAttrFromDef,
   PCPU_MIN_UNIT_SIZE,
 } from "./create.ts";
+export * from "./sockmap.ts";
+export * from "./reuseport_array.ts";
+export * from "./cgroup_storage.ts";
+export * from "./local_storage.ts";

@@ -16,6 +16,7 @@
  * socket pointer), which stop the program with a MapError.
  * @module
  */
+import { MAX_BPF_STACK } from "../../isa/opcodes.ts";
 import { MapBase } from "./base.ts";
 import {
   arrayIndex,
@@ -46,8 +47,6 @@ import { jhash } from "./jhash.ts";
 const M = MAP_TYPE;
 /** The map types of this module. */
 export const SOCK_MAP_TYPES: readonly number[] = [M.sockmap, M.sockhash];
-/** `MAX_BPF_STACK`: the longest sockhash key. */
-export const MAX_BPF_STACK = 512;
 /** `sizeof(struct bpf_shtab_bucket)` on x86-64 (hlist head + raw spinlock, padded). */
 const SHTAB_BUCKET_SIZE = 16;
 /** `TCP_ESTABLISHED`, `TCP_LISTEN`. */

@@ -45,7 +45,7 @@ const structPtr = (typeName: string): BtfCtxArg => ({
 const VOID_PTR: BtfCtxArg = Object.freeze({ kind: "ptr", typeName: "void" });
 const META = structPtr("bpf_iter_meta");
 
-/** The targets bpfsim runs (lib/kernel/bpf_iter.ts), by target name. */
+/** The targets bpfsim runs (lib/kernel/hooks/iter/bpf_iter.ts), by target name. */
 const ITER_TARGETS: Readonly<Record<string, IterTarget>> = Object.freeze({
   // kernel/bpf/map_iter.c: bpf_map_elem_reg_info
   bpf_map_elem: {
