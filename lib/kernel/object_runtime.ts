@@ -35,6 +35,7 @@ import { formatAddress } from "../exec/fault.ts";
 import type { CallContext } from "../exec/state.ts";
 import { verifyBeforeRun } from "./load_verify.ts";
 import { decodeRaw } from "../isa/decode.ts";
+import type { Insn } from "../isa/insn.ts";
 import { E2BIG, EINVAL } from "../uapi/errno.ts";
 
 /** Helper id of `bpf_loop`. */
@@ -199,15 +200,7 @@ export function kernelProgram(
   loaded: LoadedObject,
   name: string,
 ): LoadedProgram {
-  const parsed = VERIFY.get(loaded);
-  // a verified program runs as the verifier rewrote it (kfunc arguments
-  // filled in), as the kernel runs its xlated program
-  const verdict = parsed !== undefined
-    ? verifyBeforeRun(parsed, name)
-    : undefined;
-  const rewritten = verdict?.verdict === "accept" && verdict.xlated
-    ? decodeRaw(verdict.xlated)
-    : undefined;
+  const rewritten = verifiedRewrite(loaded, name);
   let runtime = RUNTIMES.get(loaded);
   if (runtime === undefined) {
     const helpers = objectHelpers(loaded);
@@ -220,6 +213,39 @@ export function kernelProgram(
 }
 
 const RUNTIMES = new WeakMap<LoadedObject, ProgramRuntime>();
+
+/** Rewritten programs by loaded object and name (null: runs as loaded). */
+const REWRITES = new WeakMap<
+  LoadedObject,
+  Map<string, readonly Insn[] | null>
+>();
+
+/**
+ * Program `name` as the verifier rewrote it, when `loaded` was loaded to
+ * be verified before running (the default): a verified program runs as
+ * the kernel runs its xlated program (kfunc arguments filled in). A
+ * rejection throws `ProgramRejectedError`; undefined means "as loaded"
+ * (verification off, or a feature bpfsim's verifier does not model).
+ * Verified once per loaded object and program.
+ */
+export function verifiedRewrite(
+  loaded: LoadedObject,
+  name: string,
+): readonly Insn[] | undefined {
+  const parsed = VERIFY.get(loaded);
+  if (parsed === undefined) return undefined;
+  let byName = REWRITES.get(loaded);
+  if (byName === undefined) REWRITES.set(loaded, byName = new Map());
+  let rewritten = byName.get(name);
+  if (rewritten === undefined) {
+    const verdict = verifyBeforeRun(parsed, name);
+    rewritten = verdict.verdict === "accept" && verdict.xlated
+      ? decodeRaw(verdict.xlated)
+      : null;
+    byName.set(name, rewritten);
+  }
+  return rewritten ?? undefined;
+}
 /**
  * A graph kfunc followed by the allocator's irq_work, when the kfunc queued
  * some and interrupts are on: in the kernel the allocator raises a self-IPI

@@ -20,6 +20,7 @@ import { ExecState, type HelperFn, type KfuncFn } from "../exec/state.ts";
 import { kernelHelpers, type StateOwner } from "./helpers.ts";
 import type { MapHelperLog } from "./map_helpers.ts";
 import { objectHelpers } from "./object_helpers.ts";
+import { verifiedRewrite } from "./object_runtime.ts";
 import {
   compileObjectProgram,
   findProgram,
@@ -72,7 +73,9 @@ export interface TestRunOptions {
   /**
    * The program as the verifier rewrote it (`VerifyResult.xlated`, decoded):
    * run instead of the instructions as loaded, as the kernel runs its
-   * xlated program.
+   * xlated program. Default: the verifier's own rewrite when the object
+   * was loaded to verify (`loadObjectWithRuntime`'s default; a rejected
+   * program throws `ProgramRejectedError`), else the program as loaded.
    */
   readonly rewritten?: readonly Insn[];
 }
@@ -193,7 +196,9 @@ export function runInContext(
   const { kernel } = loaded;
   let compiled;
   try {
-    compiled = compileObjectProgram(loaded, name, opts.rewritten).program;
+    // a load that verifies runs what the verifier accepted, rewritten
+    const rewritten = opts.rewritten ?? verifiedRewrite(loaded, name);
+    compiled = compileObjectProgram(loaded, name, rewritten).program;
   } catch (e) {
     ctx.release();
     throw e;

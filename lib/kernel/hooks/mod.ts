@@ -3,8 +3,10 @@
  * their hooks would, on the simulated kernel: each runner builds the
  * context the hook gives (the objects it points at, the helpers bound to
  * it) and runs one program (or a cgroup's chain) on one CPU, reporting r0
- * and what the hook does with it. The program runs as loaded unless the
- * caller passes the verifier's rewrite (`rewritten`), as with `testRun`.
+ * and what the hook does with it. As with `testRun`, a program of an
+ * object loaded to verify (`loadObjectWithRuntime`'s default) is verified
+ * first and runs as the verifier rewrote it — a rejected one throws
+ * `ProgramRejectedError` — and `verify: false` runs it as written.
  *
  * - `tracing/`: fentry/fexit/fmod_ret trampolines, kprobes (with
  *   `bpf_override_return`), raw tracepoints and tp_btf with simulated

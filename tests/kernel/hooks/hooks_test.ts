@@ -15,6 +15,7 @@ import { loadObjectWithRuntime } from "../../../lib/kernel/object_runtime.ts";
 import type { LoadedObject } from "../../../lib/kernel/object_loader.ts";
 import { MemoryFault } from "../../../lib/exec/fault.ts";
 import { TestRunError } from "../../../lib/kernel/test_run.ts";
+import { ProgramRejectedError } from "../../../lib/kernel/load_verify.ts";
 import { runSysctlHook } from "../../../lib/kernel/hooks/cgroup/sysctl_hook.ts";
 import type { SysctlAccess } from "../../../lib/kernel/hooks/cgroup/sysctl_ctx.ts";
 import {
@@ -357,10 +358,21 @@ Deno.test("the sysctl hook takes cgroup_sysctl programs only; its ctx refuses wh
     () => runSysctlHook(loaded, "sockopt_forgive", DOMAINNAME),
     (e) => e instanceof TestRunError && e.errno === 22,
   );
-  // runInContext runs what it is given, as testRun does: unverified, the
-  // store to the read-only `write` field faults on the ctx region
+  // verified (the default), the store to the read-only `write` field is
+  // refused as the kernel refuses it; unverified, it faults on the ctx
   assert.throws(
     () => runSysctlHook(load("sysctl_bad.o"), "bad_write_flag", DOMAINNAME),
+    (e) =>
+      e instanceof ProgramRejectedError &&
+      e.result.message === "invalid bpf_context access off=0 size=4",
+  );
+  assert.throws(
+    () =>
+      runSysctlHook(
+        load("sysctl_bad.o", false),
+        "bad_write_flag",
+        DOMAINNAME,
+      ),
     (e) => e instanceof MemoryFault && e.insnIndex === 1,
   );
   assert.throws(
