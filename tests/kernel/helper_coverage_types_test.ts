@@ -46,6 +46,7 @@ import {
 } from "../../lib/kernel/hooks/sock/sk_msg_ctx.ts";
 import { skMsgHelpers } from "../../lib/kernel/hooks/sock/sk_msg_helpers.ts";
 import { SkSkbContext } from "../../lib/kernel/hooks/sock/sk_skb_run.ts";
+import { skSkbHelpers } from "../../lib/kernel/hooks/sock/sk_skb_helpers.ts";
 import { skbRedirectHelpers } from "../../lib/kernel/hooks/sock/sock_redirect_helpers.ts";
 import {
   SkReuseportContext,
@@ -61,16 +62,8 @@ import {
 } from "../../lib/kernel/hooks/sock/tcp_ca.ts";
 
 /** Helpers a context knowingly lacks, by context label, with the reason. */
-const KNOWN_GAPS: Readonly<Record<string, Readonly<Record<number, string>>>> = {
-  // runSkSkbProgram's context is the stream parser's skb view: reshaping
-  // and socket lookups there are not modelled (they fail at the call)
-  "sk_skb/sk_skb_stream_verdict": Object.fromEntries(
-    [9, 26, 38, 39, 43, 47, 50, 84, 85, 86, 99].map((id) => [
-      id,
-      "the sk_skb runner binds only the redirects to its skb",
-    ]),
-  ),
-};
+const KNOWN_GAPS: Readonly<Record<string, Readonly<Record<number, string>>>> =
+  {};
 
 /** Each context: the program types and attach types it serves, and its own helpers. */
 function contexts(): {
@@ -164,7 +157,7 @@ function contexts(): {
     [
       "sk_skb",
       "sk_skb_stream_verdict",
-      ids(skbRedirectHelpers(loaded.registry, skSkb)),
+      ids(skbRedirectHelpers(loaded.registry, skSkb), skSkbHelpers(skSkb)),
     ],
     [
       "sk_reuseport",

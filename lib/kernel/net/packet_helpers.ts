@@ -5,7 +5,7 @@
  * {@link SkbContext} or {@link XdpContext}.
  * @module
  */
-import type { HelperFn } from "../../exec/state.ts";
+import type { CallContext, HelperFn } from "../../exec/state.ts";
 import {
   BPF_FUNC_csum_diff,
   csumDiffHelper,
@@ -46,6 +46,47 @@ const INVALIDATE_HASH = 2n;
 const INT_MAX = 0x7fffffffn;
 
 /**
+ * `bpf_skb_load_bytes(skb, offset, to, len)` over the linear skb data
+ * `data`: -EFAULT (and `to` zeroed) for an offset over `INT_MAX` or bytes
+ * past the data, else 0.
+ */
+export function skbLoadBytes(vm: CallContext, data: Uint8Array): number {
+  const offset = vm.arg(2) & 0xffffffffn, to = vm.arg(3);
+  const len = vm.argLo(4) >>> 0;
+  if (offset > INT_MAX || offset + BigInt(len) > BigInt(data.length)) {
+    vm.mem.writeBytes(to, new Uint8Array(len));
+    return -EFAULT;
+  }
+  const at = Number(offset);
+  vm.mem.writeBytes(to, data.slice(at, at + len));
+  return 0;
+}
+
+/**
+ * `bpf_skb_store_bytes(skb, offset, from, len, flags)` into the linear
+ * skb data `data`: -EINVAL for an unknown flag, -EFAULT for an offset over
+ * `INT_MAX` or bytes past the data (`bpf_try_make_writable()` failing),
+ * else 0; `clearHash` is `skb_clear_hash()` for `BPF_F_INVALIDATE_HASH`.
+ */
+export function skbStoreBytes(
+  vm: CallContext,
+  data: Uint8Array,
+  clearHash: () => void,
+): number {
+  const offset = vm.arg(2) & 0xffffffffn, from = vm.arg(3);
+  const len = vm.argLo(4) >>> 0, flags = vm.arg(5);
+  if (flags & ~BigInt(SKB_STORE_FLAGS)) return -EINVAL;
+  if (offset > INT_MAX) return -EFAULT;
+  // bpf_try_make_writable(skb, offset + len): u32 arithmetic
+  if (((offset + BigInt(len)) & 0xffffffffn) > BigInt(data.length)) {
+    return -EFAULT;
+  }
+  data.set(vm.mem.readBytes(from, len), Number(offset));
+  if (flags & INVALIDATE_HASH) clearHash();
+  return 0;
+}
+
+/**
  * `bpf_skb_load_bytes()` / `bpf_skb_store_bytes()` between the packet
  * (`data … data_end`) and `buf`: -EFAULT out of the packet (a failed load
  * zeroes `buf`). The test skb has no checksum to recompute (never
@@ -67,32 +108,11 @@ export function skbHelpers(skb: SkbContext): Map<number, HelperFn> {
     ...sockTcpHelpers(skb.sock),
     ...skbRedirectHelpers(),
     ...syncookieHelpers(),
-    [PACKET_HELPER.skb_load_bytes, (vm) => {
-      const offset = vm.arg(2) & 0xffffffffn, to = vm.arg(3);
-      const len = vm.argLo(4) >>> 0;
-      const data = skb.packet.data();
-      if (offset > INT_MAX || offset + BigInt(len) > BigInt(data.length)) {
-        vm.mem.writeBytes(to, new Uint8Array(len));
-        return -EFAULT;
-      }
-      const at = Number(offset);
-      vm.mem.writeBytes(to, data.slice(at, at + len));
-      return 0;
-    }],
-    [PACKET_HELPER.skb_store_bytes, (vm) => {
-      const offset = vm.arg(2) & 0xffffffffn, from = vm.arg(3);
-      const len = vm.argLo(4) >>> 0, flags = vm.arg(5);
-      if (flags & ~BigInt(SKB_STORE_FLAGS)) return -EINVAL;
-      const data = skb.packet.data();
-      if (offset > INT_MAX) return -EFAULT;
-      // bpf_try_make_writable(skb, offset + len): u32 arithmetic
-      if (((offset + BigInt(len)) & 0xffffffffn) > BigInt(data.length)) {
-        return -EFAULT;
-      }
-      data.set(vm.mem.readBytes(from, len), Number(offset));
-      if (flags & INVALIDATE_HASH) clearHash(skb);
-      return 0;
-    }],
+    [PACKET_HELPER.skb_load_bytes, (vm) => skbLoadBytes(vm, skb.packet.data())],
+    [
+      PACKET_HELPER.skb_store_bytes,
+      (vm) => skbStoreBytes(vm, skb.packet.data(), () => clearHash(skb)),
+    ],
   ]);
 }
 

@@ -34,7 +34,7 @@ export const NETNS_COOKIE = 1;
 /** The cgroup the test run's socket belongs to: the root of cgroup v2 (id 1). */
 export const ROOT_CGROUP_ID: number = SIM_ROOT_CGROUP_ID;
 /** `overflowuid`: what `bpf_get_socket_uid()` says of a socket that is not full. */
-const OVERFLOW_UID = 65534;
+export const OVERFLOW_UID = 65534;
 /** `sizeof(struct bpf_fib_lookup)`. */
 const FIB_LOOKUP_SIZE = 64;
 /** `BPF_FIB_LOOKUP_MASK`: DIRECT, OUTPUT, SKIP_NEIGH, TBID, SRC, MARK. */

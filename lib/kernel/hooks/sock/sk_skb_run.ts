@@ -12,14 +12,14 @@
  * (`bpf_convert_ctx_access()` reads them through `skb->sk`); the
  * writable `tc_index` and `priority` keep what the program stores. Every
  * other field reads 0: the receive path's `pkt_type`, `hash`, `ifindex`,
- * `gso_segs` … are not modelled. Helpers: the object's and the kernel's,
- * and the redirects `bpf_sk_redirect_map` / `_hash`; the skb-reshaping
- * helpers of sk_skb (`bpf_skb_pull_data`, `bpf_skb_change_tail` …) are not
- * bound here and fail at the call.
+ * `gso_segs` … are not modelled; `len`, `data` and `data_end` follow the
+ * helpers that reshape the skb. Helpers: the object's and the kernel's,
+ * the redirects `bpf_sk_redirect_map` / `_hash`, and the packet and socket
+ * helpers of sk_skb_helpers.ts (load / store bytes, pull data, change
+ * tail / head, adjust room, socket uid, socket lookups).
  * @module
  */
 import type { AddressSpace, RegionAccessHook } from "../../../exec/memory.ts";
-import { regionAddress } from "../../../exec/memory.ts";
 import {
   SK_BUFF_OFFSETS,
   SK_BUFF_SIZE,
@@ -31,7 +31,8 @@ import {
   type TestRunOptions,
   type TestRunResult,
 } from "../../test_run.ts";
-import { readLe, writeLe } from "../../test_run_ctx.ts";
+import { readLe, SKB_HEADROOM, writeLe } from "../../test_run_ctx.ts";
+import { PacketBuffer } from "../../net/packet_buffer.ts";
 import { AF } from "../../net/packet_sock.ts";
 import { bpfSkStorageFree } from "../../local_storage_helpers.ts";
 import { MsgSock, type SockEndpoints } from "./sk_msg_ctx.ts";
@@ -41,6 +42,7 @@ import {
   type SockRedirect,
   sockVerdict,
 } from "./sock_redirect_helpers.ts";
+import { skSkbHelpers } from "./sk_skb_helpers.ts";
 
 const SKB = SK_BUFF_OFFSETS;
 /** `ETH_P_IP` / `ETH_P_IPV6` as the u32 `__sk_buff.protocol` reads the `__be16`. */
@@ -50,20 +52,22 @@ const PROTO_IP_BE = 0x0008, PROTO_IPV6_BE = 0xdd86;
 export class SkSkbContext implements RegionAccessHook, RedirectSlot {
   /** The shadow `__sk_buff` of the non-pointer fields. */
   readonly shadow: Uint8Array = new Uint8Array(SK_BUFF_SIZE);
-  /** The payload (`data … data_end`). */
-  readonly payload: Uint8Array;
+  /** The skb's bytes: headroom, `data … data_end`, tailroom. */
+  readonly packet: PacketBuffer;
   /** The receiving socket (`skb->sk`). */
   readonly sock: MsgSock;
   /** Address of the ctx region (r1). */
   readonly address: bigint;
-  /** Region id of the payload. */
-  readonly packetRegion: number;
   /** `skb_bpf_set_redir()`'s target, set by `bpf_sk_redirect_map()` / `_hash()`. */
   redirect: SockRedirect | undefined = undefined;
   private readonly space: AddressSpace;
   private readonly ownsSock: boolean;
 
-  /** Maps a copy of `payload` and the ctx; releases `sock` too when `ownsSock`. */
+  /**
+   * Maps a copy of `payload` (after `SKB_HEADROOM` bytes of headroom: the
+   * headers the receive path pulled past are not modelled, and no sk_skb
+   * field reaches them) and the ctx; releases `sock` too when `ownsSock`.
+   */
   constructor(
     space: AddressSpace,
     payload: Uint8Array,
@@ -73,12 +77,8 @@ export class SkSkbContext implements RegionAccessHook, RedirectSlot {
     this.space = space;
     this.sock = sock;
     this.ownsSock = ownsSock;
-    this.payload = payload.slice();
-    this.packetRegion = space.mapRegionId("packet", this.payload, {
-      name: "sk_skb data",
-    });
+    this.packet = new PacketBuffer(space, payload, SKB_HEADROOM, true);
     const v = new DataView(this.shadow.buffer);
-    v.setUint32(SKB.len, this.payload.length, true);
     v.setUint32(
       SKB.protocol,
       sock.family === AF.INET6 ? PROTO_IPV6_BE : PROTO_IP_BE,
@@ -98,16 +98,32 @@ export class SkSkbContext implements RegionAccessHook, RedirectSlot {
     });
   }
 
-  /** See {@link RegionAccessHook.load}. */
+  /** Region id of the packet (`data … data_end`), new after each reshape. */
+  get packetRegion(): number {
+    return this.packet.regionId;
+  }
+
+  /** `skb->len`: bytes from `data` to `data_end` (the skb is linear). */
+  get len(): number {
+    return this.packet.endOff - this.packet.dataOff;
+  }
+
+  /**
+   * See {@link RegionAccessHook.load}: `data_end` is `data + len` at each
+   * read, as `bpf_convert_data_end_access()` computes it for sk_skb.
+   */
   load(offset: number, size: number): bigint | undefined {
-    const data = regionAddress(this.packetRegion);
+    const p = this.packet;
     switch (offset) {
       case SKB.data:
-        return size === 4 ? data : undefined;
+        return size === 4 ? p.address(p.dataOff) : undefined;
       case SKB.data_end:
-        return size === 4 ? data + BigInt(this.payload.length) : undefined;
+        return size === 4 ? p.address(p.endOff) : undefined;
       case SKB.sk:
         return size === 8 ? this.sock.address : undefined;
+    }
+    if (offset < SKB.len + 4) {
+      writeLe(this.shadow, SKB.len, 4, BigInt(this.len));
     }
     return readLe(this.shadow, offset, size);
   }
@@ -123,7 +139,7 @@ export class SkSkbContext implements RegionAccessHook, RedirectSlot {
 
   /** Unmaps the ctx, the payload and an owned socket. */
   release(): void {
-    this.space.unmapRegion(regionAddress(this.packetRegion));
+    this.packet.release();
     if (this.ownsSock) {
       bpfSkStorageFree(this.sock);
       this.sock.release();
@@ -179,8 +195,11 @@ export function runSkSkbProgram(
   );
   const run: TestRunResult = runInContext(loaded, name, {
     r1: ctx.address,
-    helpers: new Map(skbRedirectHelpers(loaded.registry, ctx)),
-    dataOut: () => ctx.payload.slice(),
+    helpers: new Map([
+      ...skSkbHelpers(ctx),
+      ...skbRedirectHelpers(loaded.registry, ctx),
+    ]),
+    dataOut: () => ctx.packet.data().slice(),
     release: () => ctx.release(),
   }, { ...opts, repeat: 1 });
   return {
