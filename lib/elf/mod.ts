@@ -22,6 +22,7 @@ export type {
   ProgramFunction,
   ProgramRelocation,
   ProgramRelocationKind,
+  StructOpsMember,
 } from "./types.ts";
 export type { BpfMapDef, InternalMapKind } from "./maps.ts";
 export { internalMapName, objectName } from "./maps.ts";

@@ -45,6 +45,7 @@ import {
 } from "./programs.ts";
 import { collectProgramRelocs } from "./relocations.ts";
 import { readSymbolTable } from "./symbols.ts";
+import { collectStructOpsRelos } from "./struct_ops_relos.ts";
 import type { BpfProgram, ObjectFile, ProgramCoreRelocation } from "./types.ts";
 import { ATTACH_TYPE, PROG_TYPE } from "../uapi/bpf.ts";
 
@@ -157,7 +158,19 @@ export function loadObject(
     kconfigMapIdx,
   };
   const extIndex = ext === undefined ? undefined : indexExtInfo(elf, ext);
-  const linked = mains.map((p) => buildProgram(ctx, p, extIndex, coreRelos));
+  const structOps = collectStructOpsRelos(
+    elf,
+    symtab,
+    roles.relocations,
+    roles.structOps,
+    draft?.types,
+    mains,
+  );
+  const linked = mains.map((p) => {
+    const prog = buildProgram(ctx, p, extIndex, coreRelos);
+    const member = structOps.get(p.name);
+    return member === undefined ? prog : { ...prog, structOps: member };
+  });
   return {
     name: objName,
     file: name,
@@ -259,7 +272,8 @@ function collectRelocations(
   };
   for (const rel of roles.relocations) {
     const target = elf.sections[rel.info];
-    if (roles.structOps.includes(target)) continue; // struct_ops callbacks: see the report of lib/elf
+    // struct_ops members: collectStructOpsRelos()
+    if (roles.structOps.includes(target)) continue;
     if (target === roles.maps) {
       const datasec = draft?.types.find((t) =>
         t.kind === "DATASEC" && t.name === ".maps"

@@ -133,6 +133,23 @@ export interface BpfProgram {
   readonly funcInfo?: readonly FuncInfo[];
   /** `.BTF.ext` line info, when the object has it. */
   readonly lineInfo?: readonly LineInfo[];
+  /**
+   * For a struct_ops program: the member of a `.struct_ops` map it fills
+   * (from the map's relocations); absent when no map refers to it.
+   */
+  readonly structOps?: StructOpsMember;
+}
+
+/** A function-pointer member of a struct_ops map, filled by a program. */
+export interface StructOpsMember {
+  /** The map (the `.struct_ops` variable's name). */
+  readonly map: string;
+  /** The struct's name (`tcp_congestion_ops`), which libbpf looks up in the kernel's BTF. */
+  readonly structName: string;
+  /** The member's name (`cong_avoid`). */
+  readonly member: string;
+  /** The member's index in the object's own declaration of the struct. */
+  readonly memberIndex: number;
 }
 
 /** A BPF object file, parsed and linked. */

@@ -132,7 +132,9 @@ export function checkHelperCall(env: Env, insn: CallInsn, idx: number): number {
     gplCompatible: env.gplCompatible,
     sleepable: (env.prog.progFlags & (1 << 4)) !== 0,
     attachType: env.prog.expectedAttachType ?? undefined,
-    attachTarget: env.prog.attachTarget ?? undefined,
+    // a struct_ops program's attach_func_name is its member's name
+    attachTarget: env.prog.structOps?.member ?? env.prog.attachTarget ??
+      undefined,
   });
   const p = res.ok ? res.proto : FALLBACK_PROTOS[id];
   if (!p) {

@@ -63,13 +63,16 @@ export function checkCtxMem(
   isLdsx: boolean,
 ): void {
   checkPtrOffReg(env, reg, regno, false);
+  const structOps = env.prog.structOps;
   const r = ctxAccess(env.progType, off, size, t, {
     expectedAttachType: env.prog.expectedAttachType ?? undefined,
-    attachFuncName: env.prog.attachTarget ?? undefined,
+    // a struct_ops program's attach_func_name is its member's name
+    attachFuncName: structOps?.member ?? env.prog.attachTarget ?? undefined,
+    structOpsName: structOps?.structName,
     isLdsx,
   });
+  for (const line of r.log ?? []) env.log.write(line + "\n");
   if (!r.ok) {
-    for (const line of r.log ?? []) env.log.write(line + "\n");
     env.fail(EACCES, `invalid bpf_context access off=${off} size=${size}`);
   }
   if (t !== "read" || valueRegno < 0) return;

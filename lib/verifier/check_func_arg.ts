@@ -193,7 +193,7 @@ export function checkFuncArg(
       const isKey = arg.base === "ARG_PTR_TO_MAP_KEY";
       const size = isKey ? map.keySize : map.valueSize;
       const uninit = arg.flags.includes("MEM_UNINIT");
-      checkHelperMem(env, regno, size, uninit, false);
+      checkHelperMem(env, regno, size, uninit, false, uninit);
       if (
         isKey &&
         (map.typeId === BPF_MAP_TYPE_ARRAY ||
@@ -240,7 +240,14 @@ export function checkFuncArg(
       const prev = p.args[argNo - 1];
       const write = prev.flags.includes("MEM_UNINIT") ||
         prev.flags.includes("MEM_WRITE");
-      checkHelperMem(env, regno - 1, Number(reg.s.umax), write, zeroOk);
+      checkHelperMem(
+        env,
+        regno - 1,
+        Number(reg.s.umax),
+        write,
+        zeroOk,
+        prev.flags.includes("MEM_UNINIT"),
+      );
       return;
     }
     case "ARG_PTR_TO_MEM": {
@@ -248,7 +255,8 @@ export function checkFuncArg(
       if (arg.flags.includes("MEM_FIXED_SIZE") && size !== undefined) {
         const write = arg.flags.includes("MEM_UNINIT") ||
           arg.flags.includes("MEM_WRITE");
-        checkHelperMem(env, regno, size, write, false);
+        const raw = arg.flags.includes("MEM_UNINIT");
+        checkHelperMem(env, regno, size, write, false, raw);
       }
       return;
     }

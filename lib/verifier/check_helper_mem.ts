@@ -12,6 +12,8 @@ import {
   checkPacketAccess,
 } from "./check_mem.ts";
 import { checkStackAccessWithinBounds } from "./check_stack_bounds.ts";
+import { markStackRangeRead } from "./check_stack.ts";
+import { tnumIsConst } from "./tnum.ts";
 import { checkBufferAccess } from "./check_buf_access.ts";
 import { EACCES, type Env } from "./env.ts";
 import {
@@ -34,7 +36,8 @@ import { curFrame } from "./state.ts";
 /**
  * Mirrors `check_helper_mem_access()`: `size` bytes at register `regno`,
  * written by the helper when `write`; `zeroOk` allows a zero size (and a NULL
- * scalar).
+ * scalar). `raw` (a MEM_UNINIT argument, `meta->raw_mode`) means the helper
+ * only writes the bytes: stack liveness sees no read of them.
  */
 export function checkHelperMem(
   env: Env,
@@ -42,6 +45,7 @@ export function checkHelperMem(
   size: number,
   write: boolean,
   zeroOk: boolean,
+  raw = false,
 ): void {
   const reg = curFrame(env.cur).regs[regno];
   switch (baseType(reg.type)) {
@@ -77,6 +81,11 @@ export function checkHelperMem(
         size,
         write ? "write" : "read",
       );
+      // check_stack_range_initialized(): unless raw at a constant offset,
+      // every slot the helper may touch counts as read
+      if (!raw || !tnumIsConst(reg.s.varOff)) {
+        markStackRangeRead(env, reg, reg.off, size);
+      }
       if (write) {
         // a helper may write anything: the bytes become MISC
         for (let i = 0; i < size; i++) {
@@ -105,4 +114,30 @@ export function checkHelperMem(
         }`,
       );
   }
+}
+
+/**
+ * The stack reads of `btf_check_subprog_call()` when the current
+ * instruction calls global function `subprog`: each pointer argument is
+ * checked as memory of its BTF type's size (`check_mem_reg()`), so stack
+ * slots it covers count as read at the call (stack liveness).
+ */
+export function markGlobalArgStackReads(env: Env, subprog: number): void {
+  const btf = env.obj.btf;
+  const start = env.layout.subprogs[subprog]?.start;
+  const typeId = env.prog.funcInfo?.find((f) => f.insnOff === start)?.typeId;
+  if (!btf || !typeId) return;
+  const fn = btf.typeById(typeId);
+  if (fn.kind !== "FUNC") return;
+  const proto = btf.typeById(fn.type);
+  if (proto.kind !== "FUNC_PROTO") return;
+  const regs = curFrame(env.cur).regs;
+  proto.params.forEach((p, i) => {
+    const reg = regs[i + 1];
+    const t = btf.resolve(p.type).type;
+    if (!reg || reg.type !== PTR_TO_STACK || t.kind !== "PTR") return;
+    const target = btf.resolve(t.type).type;
+    const size = target.kind === "VOID" ? 0 : btf.sizeOf(target.id);
+    if (size > 0) markStackRangeRead(env, reg, reg.off, size);
+  });
 }

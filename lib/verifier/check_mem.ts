@@ -46,6 +46,7 @@ import { curFrame } from "./state.ts";
 import { tnumIsConst, tnumStr } from "./tnum.ts";
 import { checkSockAccess } from "./sock_access.ts";
 import { checkCtxMem } from "./check_ctx_mem.ts";
+import { tcpCaBtfStructAccess } from "./ctx_access/struct_ops.ts";
 import { checkBufMemAccess, checkIterMetaAccess } from "./check_buf_access.ts";
 import {
   checkStackAccessWithinBounds,
@@ -90,6 +91,7 @@ function checkKernelBtfAccess(
   reg: RegState,
   regno: number,
   off: number,
+  size: number,
   t: AccessType,
 ): void {
   const tname = reg.btfName;
@@ -117,6 +119,14 @@ function checkKernelBtfAccess(
   }
   if (t === "write" && !BTF_STRUCT_ACCESS_TYPES.has(env.progType)) {
     env.fail(EACCES, "only read is supported");
+  }
+  // bpf_tcp_ca_btf_struct_access(): the other struct_ops types are not modelled
+  if (
+    t === "write" && env.progType === "struct_ops" &&
+    env.prog.structOps?.structName === "tcp_congestion_ops"
+  ) {
+    const refusal = tcpCaBtfStructAccess(reg.btfName, off, size);
+    if (refusal !== undefined) env.fail(EACCES, refusal);
   }
 }
 
@@ -246,7 +256,7 @@ export function checkMemAccess(
     if (t === "write" && (type & PTR_UNTRUSTED)) {
       env.fail(EACCES, `R${regno} cannot write into ${regTypeStr(type)}`);
     }
-    checkKernelBtfAccess(env, reg, regno, off, t);
+    checkKernelBtfAccess(env, reg, regno, off, size, t);
     // kernel object layouts (vmlinux BTF) are not modelled: reads give
     // unknown scalars
     if (t === "read" && valueRegno >= 0) markRegUnknown(regs[valueRegno]);

@@ -2,7 +2,8 @@
  * Stack slots: spills and fills (`check_stack_write_fixed_off()`,
  * `check_stack_read_fixed_off()`, `mark_reg_stack_read()`), writes and
  * reads at variable offsets, and `grow_stack_state()`, which also records
- * each subprogram's stack depth for the trailer.
+ * each subprogram's stack depth for the trailer. Each access also tells
+ * stack liveness (stack_liveness.ts) which slots it reads or wholly writes.
  * @module
  */
 import type { Env } from "./env.ts";
@@ -32,6 +33,7 @@ import {
 } from "./state.ts";
 import { tnumIsConst } from "./tnum.ts";
 import { constScalar } from "./scalar.ts";
+import { markStackRead, markStackWrite } from "./stack_liveness.ts";
 
 /** Mirrors `grow_stack_state()`; the subprogram's depth is the max seen. */
 export function growStackState(env: Env, f: FuncState, size: number): void {
@@ -94,6 +96,10 @@ export function checkStackWrite(
   const slotIdx = -off - 1;
   const spi = Math.floor(slotIdx / BPF_REG_SIZE);
   destroyIfDynptrSlot(env, f, spi);
+  // only a whole-slot write kills the slot for stack liveness
+  if (off % BPF_REG_SIZE === 0 && size === BPF_REG_SIZE) {
+    markStackWrite(env, f.frameno, spi);
+  }
   const slot = f.stack[spi];
   env.log.scratchSlot(spi);
   if (reg && off % BPF_REG_SIZE === 0 && reg.type === SCALAR_VALUE) {
@@ -181,7 +187,9 @@ export function checkStackRead(
   const f = env.cur.frames[ptr.frameno];
   const regs = curFrame(env.cur).regs;
   if (!tnumIsConst(ptr.s.varOff)) {
-    // check_stack_read_var_off(): the result is unknown
+    // check_stack_read_var_off(): every slot it may touch is read, the
+    // result is unknown
+    markStackRangeRead(env, ptr, off, size);
     if (dstRegno >= 0) markRegUnknown(regs[dstRegno]);
     return;
   }
@@ -191,6 +199,7 @@ export function checkStackRead(
   const slot = f.stack[spi];
   const stype = slot.slotType;
   env.log.scratchSlot(spi);
+  markStackRead(env, f.frameno, spi);
   if (isSpilledReg(slot)) {
     let spillSize = 1;
     for (let i = BPF_REG_SIZE - 1; i > 0 && stype[i - 1] === STACK_SPILL; i--) {
@@ -262,4 +271,28 @@ function stackNarrowAccessOk(
   void spill;
   return ((off % BPF_REG_SIZE) + BPF_REG_SIZE) % BPF_REG_SIZE === 0 ||
     size === spill;
+}
+
+/**
+ * The read marks of `check_stack_range_initialized()`: every slot holding a
+ * byte of `[ptr + off, ptr + off + size)`, for each offset `ptr` may have.
+ */
+export function markStackRangeRead(
+  env: Env,
+  ptr: RegState,
+  off: number,
+  size: number,
+): void {
+  const c = tnumIsConst(ptr.s.varOff);
+  const min = c
+    ? Number(BigInt.asIntN(64, ptr.s.varOff.value)) + off
+    : Number(ptr.s.smin) + off;
+  const max = c ? min : Number(ptr.s.smax) + off;
+  let last = -1;
+  for (let i = min; i < max + size; i++) {
+    const spi = Math.floor((-i - 1) / BPF_REG_SIZE);
+    if (spi === last) continue;
+    last = spi;
+    markStackRead(env, ptr.frameno, spi);
+  }
 }

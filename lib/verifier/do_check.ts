@@ -24,6 +24,7 @@ import {
   prepareFuncExit,
 } from "./check_call.ts";
 import { checkKfuncCall } from "./check_kfunc.ts";
+import { markGlobalArgStackReads } from "./check_helper_mem.ts";
 import { widenImpreciseScalars } from "./iter.ts";
 import { findSubprog } from "./subprogs.ts";
 import { checkCondJmp } from "./check_jmp.ts";
@@ -38,6 +39,12 @@ import {
 } from "./log.ts";
 import { isStateVisited } from "./prune.ts";
 import { updateBranchCounts } from "./state_counts.ts";
+import {
+  commitStackWriteMarks,
+  resetLiveStackCallchain,
+  resetStackWriteMarks,
+  updateLiveStack,
+} from "./stack_liveness.ts";
 import { pushJmpHistory } from "./precision.ts";
 import { logLiveRegs } from "./liveness.ts";
 import {
@@ -192,6 +199,10 @@ function doCheckInsn(env: Env, insn: Insn, idx: number): number {
       ) env.fail(EINVAL, "function calls are not allowed while holding a lock");
       if (insn.callee === "helper") return checkHelperCall(env, insn, idx);
       if (insn.callee === "local") {
+        const callee = findSubprog(env.layout.subprogs, insn.target);
+        if (callee >= 0 && env.isGlobal(callee)) {
+          markGlobalArgStackReads(env, callee);
+        }
         return checkFuncCall(env, insn, idx, env.isGlobal, env.funcName);
       }
       if (insn.callee === "kfunc") return checkKfuncCall(env, insn, idx);
@@ -201,6 +212,7 @@ function doCheckInsn(env: Env, insn: Insn, idx: number): number {
       env.jmpsProcessed++;
       if (env.cur.curframe) {
         env.doPrintState = true;
+        updateLiveStack(env);
         return prepareFuncExit(env);
       }
       checkResourceLeak(env, "BPF_EXIT instruction in main prog");
@@ -259,7 +271,15 @@ export function doCheck(env: Env): void {
       if (env.log.level) logInsn(env, insn, idx);
       env.aux.seen[idx] = 1;
       const pending = precisionBefore(env, insn);
+      const depth = env.cur.curframe;
+      resetStackWriteMarks(env, idx);
       const next = doCheckInsn(env, insn, idx);
+      // entering a static function drops the call's marks, as the kernel's
+      // check_func_call() does by resetting the call chain
+      if (insn.kind === "call" && env.cur.curframe > depth) {
+        resetLiveStackCallchain(env);
+      }
+      commitStackWriteMarks(env);
       precisionAfter(env, pending);
       if (insn.kind === "jcond") addTrail(env.cur, idx, next);
       if (next !== PROCESS_BPF_EXIT) {
@@ -271,6 +291,7 @@ export function doCheck(env: Env): void {
     // process_bpf_exit: this path is done, resume the next queued branch
     env.log.scratchAll();
     updateBranchCounts(env, env.cur);
+    updateLiveStack(env);
     const elem = env.stack.pop();
     if (!elem) return;
     if (env.log.level === 1) env.log.reset(elem.logPos);
@@ -304,6 +325,7 @@ export function doCheckCommon(
   env.explored.clear();
   env.liveStates = 0;
   env.log.scratchAll();
+  resetLiveStackCallchain(env);
   doCheck(env);
   if (env.log.level === 1) env.log.reset(start);
 }

@@ -22,6 +22,7 @@ import {
 } from "./state.ts";
 import { releaseReference } from "./graph_state.ts";
 import { stackSlotObjSpi } from "./iter.ts";
+import { markStackRead, markStackWrite } from "./stack_liveness.ts";
 
 /** The dynptr kind an argument names (`DYNPTR_TYPE_*`), or "" for any. */
 function dynptrTypeOf(arg: ArgType): string {
@@ -48,13 +49,15 @@ export function destroyIfDynptrSlot(env: Env, f: FuncState, spi: number): void {
   if (f.stack[first].spilled.refObjId) {
     env.fail(EINVAL, "cannot overwrite referenced dynptr");
   }
-  invalidateSlots(f, first);
+  invalidateSlots(env, f, first);
 }
 
-function invalidateSlots(f: FuncState, first: number): void {
+// invalidate_dynptr(): both slots are written (stack liveness)
+function invalidateSlots(env: Env, f: FuncState, first: number): void {
   for (const s of [first, first - 1]) {
     f.stack[s].slotType.fill(STACK_INVALID);
     markRegNotInit(f.stack[s].spilled);
+    markStackWrite(env, f.frameno, s);
   }
 }
 
@@ -106,6 +109,8 @@ export function processDynptrArg(
     }
     env.log.scratchSlot(spi);
     env.log.scratchSlot(spi - 1);
+    markStackWrite(env, f.frameno, spi);
+    markStackWrite(env, f.frameno, spi - 1);
     return 0;
   }
   if (!isDynptrSlot(f, spi) || f.stack[spi].spilled.frameno !== 1) {
@@ -120,6 +125,9 @@ export function processDynptrArg(
       } as arg #${regno - 1}`,
     );
   }
+  // mark_dynptr_read()
+  markStackRead(env, f.frameno, spi);
+  markStackRead(env, f.frameno, spi - 1);
   return f.stack[spi].spilled.refObjId;
 }
 
@@ -132,6 +140,6 @@ export function releaseDynptr(env: Env, regno: number): void {
   if (!ref) {
     env.fail(EFAULT, "verifier internal error: dynptr without reference");
   }
-  invalidateSlots(f, spi);
+  invalidateSlots(env, f, spi);
   releaseReference(env, ref);
 }

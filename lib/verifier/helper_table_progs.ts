@@ -265,8 +265,7 @@ const lircMode2 = extend(
   baseFuncProto,
 );
 
-/** mirrors bpf_tcp_ca_get_func_proto() (struct_ops for tcp_congestion_ops). */
-const structOps = extend(
+const tcpCa = extend(
   table([
     [116, "bpf_tcp_send_ack_proto"],
     [107, "bpf_sk_storage_get_proto"],
@@ -277,6 +276,16 @@ const structOps = extend(
   ]),
   baseFuncProto,
 );
+
+/**
+ * mirrors bpf_tcp_ca_get_func_proto() (struct_ops for tcp_congestion_ops):
+ * `release` gets neither setsockopt nor getsockopt (attachTarget is the
+ * member's name).
+ */
+const structOps: Chain = (id, c) =>
+  (id === 49 || id === 57) && c.attachTarget === "release"
+    ? null
+    : tcpCa(id, c);
 
 /** Network program types, by libbpf name. */
 export const NET_CHAINS: Readonly<Record<string, Chain>> = {

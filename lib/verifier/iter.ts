@@ -31,6 +31,7 @@ import {
 } from "./state.ts";
 import { releaseReference } from "./graph_state.ts";
 import { scalarsEqual } from "./scalar.ts";
+import { markStackRead, markStackWrite } from "./stack_liveness.ts";
 
 /** Where an iterator argument's slots are. */
 export interface IterSlot {
@@ -115,6 +116,7 @@ export function processIterArg(
       slot.spilled.refObjId = i === 0 ? id : 0;
       slot.spilled.iter = { kind, state: "active", depth: 0 };
       env.log.scratchSlot(spi - i);
+      markStackWrite(env, reg.frameno, spi - i);
     }
     return { frameno: reg.frameno, spi };
   }
@@ -127,11 +129,14 @@ export function processIterArg(
       `expected an initialized iter_${kind} as arg #${regno - 1}`,
     );
   }
+  // mark_iter_read()
+  for (let i = 0; i < slots; i++) markStackRead(env, reg.frameno, spi - i);
   if (op === "destroy") {
     const ref = first.refObjId;
     for (let i = 0; i < slots; i++) {
       f.stack[spi - i].slotType.fill(STACK_INVALID);
       markRegNotInit(f.stack[spi - i].spilled);
+      markStackWrite(env, reg.frameno, spi - i);
     }
     releaseReference(env, ref);
   }

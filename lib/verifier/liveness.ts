@@ -8,8 +8,7 @@
  * state matches anything.
  *
  * Stack-slot liveness (the kernel's kernel/bpf/liveness.c, a call-chain
- * sensitive may-read/must-write analysis) is not modelled: every slot
- * counts as live, which prunes less than the kernel but never wrongly.
+ * sensitive may-read/must-write analysis) is stack_liveness.ts.
  * @module
  */
 import type { Insn } from "../isa/insn.ts";
@@ -74,8 +73,11 @@ function useDef(insn: Insn, helperParams: (id: number) => number): UseDef {
   }
 }
 
-// mirrors bpf_insn_successors() (intraprocedural)
-function successors(insn: Insn, idx: number): number[] {
+/**
+ * Mirrors `bpf_insn_successors()` within a function: the slots control
+ * may reach next from slot `idx` (a call falls through).
+ */
+export function insnSuccessors(insn: Insn, idx: number): number[] {
   switch (insn.kind) {
     case "exit":
       return [];
@@ -107,7 +109,7 @@ export function computeLiveRegisters(
     const ud = useDef(insns[i], helperParams);
     use[i] = ud.use;
     def[i] = ud.def;
-    succ.push(successors(insns[i], i).filter((s) => s >= 0 && s < n));
+    succ.push(insnSuccessors(insns[i], i).filter((s) => s >= 0 && s < n));
   }
   const liveIn = new Uint16Array(n);
   // iterate to the (unique) least fixed point; reverse order converges fast
@@ -157,7 +159,7 @@ export function computeScc(insns: readonly Insn[]): Uint32Array {
   const stack: number[] = [], dfs: number[] = [];
   let nextPre = 1, nextScc = 1;
   const succ = (w: number) =>
-    successors(insns[w], w).filter((s) => s >= 0 && s < n);
+    insnSuccessors(insns[w], w).filter((s) => s >= 0 && s < n);
   for (let i = 0; i < n; i++) {
     if (pre[i]) continue;
     dfs.length = 0;

@@ -5,20 +5,25 @@
  * `infinite loop detected at insn %d` refusal.
  *
  * As in Linux 6.18, a finished state compares only the registers live at
- * its instruction (liveness.ts), and its scalars only where they are marked
- * precise (precision.ts): an imprecise scalar matches any value. A hit
+ * its instruction (liveness.ts), only its stack slots still live there
+ * (dead ones are cleaned first: clean_states.ts, stack_liveness.ts), and
+ * its scalars only where they are marked precise (precision.ts): an
+ * imprecise scalar matches any value — unless the state sits in a loop
+ * whose back edges are still open, where ranges must be within. A hit
  * propagates the old state's precise marks back along the current path.
- *
- * Approximations (sound): stack slots are all treated as live (the kernel's
- * call-chain stack liveness, kernel/bpf/liveness.c, is not modelled), and
- * loops are never closed by a RANGE_WITHIN match at may_goto, iterator or
- * callback instructions (so no SCC back-edge propagation is needed). Both
- * only make bpfsim prune less than the kernel.
+ * Loops closed at may_goto, iterator or callback instructions record a
+ * back edge, but the kernel's propagation along back edges is not modelled.
  * @module
  */
 import type { Env } from "./env.ts";
 import { EINVAL } from "./env.ts";
 import { liveRegsOf } from "./liveness.ts";
+import {
+  addSccBackedge,
+  cleanLiveStates,
+  incompleteReadMarks,
+  maybeEnterScc,
+} from "./clean_states.ts";
 import { evictedCount, updatePeakStates } from "./state_counts.ts";
 import { printLineInfo, printVerifierState } from "./log.ts";
 import {
@@ -26,6 +31,7 @@ import {
   propagatePrecision,
   pushJmpHistory,
 } from "./precision.ts";
+import { IdMap } from "./id_map.ts";
 import {
   idAddConst,
   markRegUnknown,
@@ -57,42 +63,6 @@ import {
   type StackSlot,
   type VerifierState,
 } from "./state.ts";
-
-/**
- * Id correspondence between an old and a current state (`struct
- * bpf_idmap`): a short list scanned linearly, as the kernel does, reused
- * across comparisons (`reset_idmap_scratch()`).
- */
-class IdMap {
-  private readonly olds: number[] = [];
-  private readonly curs: number[] = [];
-  private n = 0;
-  private tmp = 1 << 30;
-
-  reset(): void {
-    this.n = 0;
-    this.tmp = 1 << 30;
-  }
-
-  // mirrors check_ids()
-  check(oldId: number, curId: number): boolean {
-    if (!oldId && !curId) return true;
-    if (!oldId || !curId) return false;
-    for (let i = 0; i < this.n; i++) {
-      if (this.olds[i] === oldId) return this.curs[i] === curId;
-      if (this.curs[i] === curId) return false;
-    }
-    this.olds[this.n] = oldId;
-    this.curs[this.n] = curId;
-    this.n++;
-    return true;
-  }
-
-  // mirrors check_scalar_ids(): zero ids are unique
-  checkScalar(oldId: number, curId: number): boolean {
-    return this.check(oldId || ++this.tmp, curId || ++this.tmp);
-  }
-}
 
 const IDS = new IdMap();
 const checkIds = (o: number, c: number): boolean => IDS.check(o, c);
@@ -290,6 +260,22 @@ function iterActiveAt(vs: VerifierState): boolean {
   return slot?.spilled.iter?.state === "active";
 }
 
+// a finished checkpoint covers `cur` (NOT_EXACT); inside a loop whose marks
+// are incomplete (incomplete_read_marks()) ranges must be within, and the
+// hit is one more back edge of that loop
+function finishedStateCovers(
+  env: Env,
+  cp: Checkpoint,
+  cur: VerifierState,
+): boolean {
+  const loop = incompleteReadMarks(env, cp.state);
+  if (!statesEqual(env, cp.state, cur, loop ? "range_within" : false)) {
+    return false;
+  }
+  if (loop) addSccBackedge(env, cp);
+  return true;
+}
+
 /** Jump history entries after which a checkpoint is forced. */
 const MAX_JMP_HISTORY = 40;
 
@@ -313,6 +299,7 @@ export function isStateVisited(env: Env, idx: number): boolean {
   let ss = env.explored.get(bucket);
   if (!ss) env.explored.set(bucket, ss = { list: [] });
   const list = ss.list;
+  cleanLiveStates(env, idx, list);
   const statesCnt = list.length;
   // newest first, as the kernel's list_add() at the head orders them
   for (let k = list.length - 1; k >= 0; k--) {
@@ -326,6 +313,7 @@ export function isStateVisited(env: Env, idx: number): boolean {
         statesEqual(env, cp.state, cur, "range_within") && iterActiveAt(cur)
       ) {
         cp.hitCnt++;
+        addSccBackedge(env, cp);
         if (env.aux.isJmpPoint(idx)) pushJmpHistory(env, cur, 0, null);
         propagatePrecision(env, cp.state, cur);
         return true;
@@ -337,6 +325,7 @@ export function isStateVisited(env: Env, idx: number): boolean {
     ) {
       // a may_goto loop converged: one more trip would change nothing
       cp.hitCnt++;
+      addSccBackedge(env, cp);
       if (env.aux.isJmpPoint(idx)) pushJmpHistory(env, cur, 0, null);
       propagatePrecision(env, cp.state, cur);
       return true;
@@ -345,6 +334,7 @@ export function isStateVisited(env: Env, idx: number): boolean {
       // still being explored
       if (statesEqual(env, cp.state, cur, "range_within")) {
         cp.hitCnt++;
+        addSccBackedge(env, cp);
         if (env.aux.isJmpPoint(idx)) pushJmpHistory(env, cur, 0, null);
         propagatePrecision(env, cp.state, cur);
         return true;
@@ -355,7 +345,7 @@ export function isStateVisited(env: Env, idx: number): boolean {
         !force && env.jmpsProcessed - env.prevJmpsProcessed < 20 &&
         env.insnProcessed - env.prevInsnProcessed < 100
       ) addNew = false;
-    } else if (statesEqual(env, cp.state, cur, false)) {
+    } else if (finishedStateCovers(env, cp, cur)) {
       cp.hitCnt++;
       if (env.aux.isJmpPoint(idx)) pushJmpHistory(env, cur, 0, null);
       propagatePrecision(env, cp.state, cur);
@@ -396,5 +386,6 @@ export function isStateVisited(env: Env, idx: number): boolean {
   cur.firstInsnIdx = idx;
   cur.jmpHistory = [];
   list.push(cp);
+  maybeEnterScc(env, cp);
   return false;
 }

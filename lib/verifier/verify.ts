@@ -16,6 +16,7 @@ import { printVerificationStats, VerifierLog } from "./log.ts";
 import { markRegPointer, markRegUnknown } from "./reg_state.ts";
 import { PTR_MAYBE_NULL, PTR_TO_CTX, PTR_TO_MEM } from "./reg_types.ts";
 import { CfgError, checkMaxStackDepth } from "./subprogs.ts";
+import { checkStructOpsBtfId } from "./struct_ops.ts";
 import { checkUsedMaps, isGplCompatible } from "./used_maps.ts";
 import { explainRejection } from "./explain.ts";
 import { fixupKfuncCalls, removeDeadCode } from "./fixup.ts";
@@ -132,6 +133,30 @@ function globalFuncArgs(env: Env, obj: ObjectFile, typeId: number): ArgInit {
       reg.id = env.newId();
     });
   };
+}
+
+/**
+ * The return-type check of `btf_prepare_func_args()`, which do_check_common()
+ * runs on the main function when it has BTF: not fatal there, but logged
+ * for a global function returning neither an int nor an enum (a void
+ * struct_ops member, say). The argument checks after it are not modelled.
+ */
+function checkMainFuncReturn(env: Env, obj: ObjectFile, typeId: number): void {
+  const btf = obj.btf;
+  if (!btf || !typeId) return;
+  const fn = btf.typeById(typeId);
+  if (fn.kind !== "FUNC" || fn.linkage !== BTF_LINKAGE_GLOBAL) return;
+  const proto = btf.typeById(fn.type);
+  if (proto.kind !== "FUNC_PROTO") return;
+  const ret = proto.returnType === 0
+    ? undefined
+    : btf.resolve(proto.returnType).type;
+  if (ret?.kind === "INT" || ret?.kind === "ENUM" || ret?.kind === "ENUM64") {
+    return;
+  }
+  env.log.write(
+    `Global function ${fn.name}() doesn't return scalar. Only those are supported.\n`,
+  );
 }
 
 // the accepted program after fixup_kfunc_call()
@@ -258,6 +283,12 @@ export function verifyProgram(
   const depths = () => pre.layout.subprogs.map((s) => s.stackDepth);
   try {
     checkUsedMaps(env);
+    if (env.progType === "struct_ops") {
+      const refusal = checkStructOpsBtfId(env);
+      if (refusal && refusal[1]) env.fail(refusal[0], refusal[1]);
+      if (refusal) env.abort(refusal[0], "");
+    }
+    if (level) checkMainFuncReturn(env, obj, funcType(0));
     doCheckCommon(env, 0, MAIN_ARGS);
     const verified = new Set<number>();
     for (let again = true; again;) {

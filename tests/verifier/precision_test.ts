@@ -78,8 +78,6 @@ Deno.test("processed counts equal the kernel's", async (t) => {
   const pr = readOracle("verifier/pruning.o");
   const pobj = loadFixture("verifier/pruning.o");
   for (const k of pr) {
-    // the one program whose pruning needs stack-slot liveness (not modelled)
-    if (k.program === "ok_prune_uninit_stack_as_root") continue;
     await t.step(`pruning.o ${k.program}: ${k.verdict}`, () => {
       const p = pobj.programs.find((x) => x.name === k.program)!;
       const r = verifyProgram(pobj, p);

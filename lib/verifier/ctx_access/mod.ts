@@ -72,6 +72,7 @@ import {
 } from "./types.ts";
 import { XDP_MD_SIZE, xdpIsValidAccess } from "./xdp.ts";
 import { knownBtfTarget } from "./btf_targets.ts";
+import { structOpsMemberProto, tcpCaIsValidAccess } from "./struct_ops.ts";
 
 export type {
   BtfCtxArg,
@@ -132,6 +133,11 @@ export {
   type SockPtrType,
 } from "./sock_ptr.ts";
 export { type BtfTargetProto, knownBtfTarget } from "./btf_targets.ts";
+export {
+  structOpsMemberProto,
+  tcpCaBtfStructAccess,
+  tcpCaIsValidAccess,
+} from "./struct_ops.ts";
 
 type Rule = (
   off: number,
@@ -201,6 +207,9 @@ export function ctxAccess(
   ) {
     return ctxAccess(opts.targetProgType, off, size, access, opts);
   }
+  if (progType === "struct_ops") {
+    return structOpsCtxAccess(off, size, access, opts);
+  }
   const rule = RULES[progType];
   if (!rule) return DENIED;
   if (
@@ -216,6 +225,25 @@ export function ctxAccess(
     return iterCtxAccess(off, size, access, opts);
   }
   return rule(off, size, access, opts);
+}
+
+/**
+ * The struct_ops type's `verifier_ops->is_valid_access`: only
+ * `tcp_congestion_ops` is modelled (`bpf_tcp_ca_is_valid_access()`), over
+ * the prototype of the member `opts.attachFuncName`.
+ */
+function structOpsCtxAccess(
+  off: number,
+  size: number,
+  access: CtxAccessType,
+  opts: CtxAccessOptions,
+): CtxAccessResult {
+  if (opts.structOpsName !== "tcp_congestion_ops") return DENIED;
+  const proto = opts.btfCtxArgs
+    ? undefined
+    : structOpsMemberProto(opts.structOpsName, opts.attachFuncName);
+  if (proto) opts = { ...opts, btfCtxArgs: proto.args, btfCtxRet: proto.ret };
+  return tcpCaIsValidAccess(off, size, access, opts);
 }
 
 /** The context's size in bytes for `progType` (0 when not modelled), the bound its rule checks. */
@@ -262,6 +290,7 @@ export function ctxSize(progType: string): number {
     case "raw_tracepoint_writable":
     case "tracing":
     case "lsm":
+    case "struct_ops": // bpf_tcp_ca_is_valid_access()'s first bound
       return 8 * MAX_BPF_FUNC_ARGS;
     case "perf_event":
       return PERF_EVENT_DATA_SIZE;

@@ -127,8 +127,8 @@ export function perfEventIsValidAccess(
 
 /**
  * Mirrors `bpf_tracing_btf_ctx_access()` = `bpf_tracing_ctx_access()` +
- * `btf_ctx_access()`, for `tracing` (fentry/fexit/fmod_ret/tp_btf/iter) and
- * `lsm` programs. The target's prototype comes from `opts.btfCtxArgs` /
+ * `btf_ctx_access()`, for `tracing` (fentry/fexit/fmod_ret/tp_btf/iter),
+ * `lsm` and `struct_ops` (bpf_tcp_ca_is_valid_access()) programs. The target's prototype comes from `opts.btfCtxArgs` /
  * `opts.btfCtxRet` (no vmlinux BTF here); without it the kernel's fallback
  * applies: 5 u64 scalar slots (and the return slot for fexit/lsm).
  *
@@ -142,7 +142,7 @@ export function btfCtxAccess(
   size: number,
   type: CtxAccessType,
   opts: CtxAccessOptions = {},
-  progType: "tracing" | "lsm" = "tracing",
+  progType: "tracing" | "lsm" | "struct_ops" = "tracing",
 ): CtxAccessResult {
   const base = rawTracepointIsValidAccess(off, size, type);
   if (!base.ok) return base;
@@ -218,19 +218,27 @@ export function btfCtxAccess(
   if (progArgsTrusted(progType, opts.expectedAttachType)) result.trusted = true;
   // stands for info->btf_id: the struct a helper's arg_btf_id is matched with
   if (t.typeName !== undefined) result.btfName = t.typeName;
+  // the kernel logs every struct argument's id; bpfsim knows few of them
+  if (t.btfId !== undefined) {
+    result.log = [
+      `func '${name}' arg${arg} has btf_id ${t.btfId} type STRUCT '${
+        t.typeName ?? ""
+      }'`,
+    ];
+  }
   return result;
 }
 
 /**
  * Mirrors `prog_args_trusted()`: tp_btf and iterator arguments are
  * PTR_TRUSTED; so are LSM hook arguments (the kernel excludes a few hooks
- * in bpf_lsm_is_trusted(), not modelled).
+ * in bpf_lsm_is_trusted(), not modelled) and struct_ops member arguments.
  */
 function progArgsTrusted(
-  progType: "tracing" | "lsm",
+  progType: "tracing" | "lsm" | "struct_ops",
   attachType: string | undefined,
 ): boolean {
-  if (progType === "lsm") return true;
+  if (progType === "lsm" || progType === "struct_ops") return true;
   return attachType === "trace_raw_tp" || attachType === "trace_iter";
 }
 

@@ -86,8 +86,10 @@ export interface CtxAccessOptions {
    * swaps `env->ops` to the target's).
    */
   targetProgType?: string;
-  /** The function name, only used in btf_ctx_access's log lines. */
+  /** The function name, only used in btf_ctx_access's log lines; a struct_ops program's member. */
   attachFuncName?: string;
+  /** For `struct_ops`: the struct whose member the program implements (`tcp_congestion_ops`). */
+  structOpsName?: string;
 }
 
 /** The access is allowed; the load yields `regType`. */
@@ -116,6 +118,8 @@ export interface CtxAccessAllowed {
   btfName?: string;
   /** The load reads an LSM hook's return value (`info->is_retval`). */
   isRetval?: boolean;
+  /** Lines the rule logs on the way (btf_ctx_access's `arg%d has btf_id`). */
+  log?: string[];
 }
 
 /** The access is refused: the verifier prints {@link CtxAccessDenied.log} lines then the generic message. */

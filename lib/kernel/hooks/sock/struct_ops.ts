@@ -17,22 +17,20 @@
  *
  * The argument counts and types come from {@link TCP_CONGESTION_OPS_PROTOS}
  * (the 6.18 members, include/net/tcp.h). `get_info` is refused, as
- * `bpf_tcp_ca_check_member()` refuses it (-ENOTSUPP).
+ * `check_struct_ops_btf_id()` refuses it (-ENOTSUPP). A program the
+ * object's `.struct_ops` map gives a member (`BpfProgram.structOps`, from
+ * the map's relocations as libbpf reads them) runs only as that member.
+ *
+ * ## Verification
+ * A program of an object loaded to verify (the default) runs as the
+ * verifier accepted and rewrote it, through `runInContext`; one the
+ * verifier rejects (a store `bpf_tcp_ca_btf_struct_access()` refuses, a
+ * helper `release` may not call …) is refused with `ProgramRejectedError`,
+ * as the kernel refuses to load it. Loaded with `verify: false`, a program
+ * runs as compiled, and a store outside the writable fields faults
+ * (tcp_ca.ts keeps the rule at run time too).
  *
  * ## What is not modelled
- * - Which member a program implements: libbpf learns it from the
- *   `.struct_ops` map's relocations and loads the program with it
- *   (`expected_attach_type` = member index); bpfsim's ELF loader does not
- *   link them, so the caller names the member.
- * - The verifier: bpfsim's verifier has no rule for struct_ops programs
- *   (every context access is refused), so these programs are loaded
- *   without verification (`loadObjectWithRuntime(…, { verify: false })`)
- *   and run as compiled. What is missing: `bpf_tcp_ca_is_valid_access()`
- *   (btf_ctx_access() over the member's prototype, `struct sock` promoted
- *   to `tcp_sock`), `bpf_tcp_ca_btf_struct_access()`'s write rule (kept at
- *   run time by tcp_ca.ts instead), the per-member helper restriction of
- *   `bpf_tcp_ca_get_func_proto()` (no get/setsockopt in `release`) and
- *   `check_struct_ops_btf_id()`.
  * - Helpers: the object's and the kernel's, plus `bpf_tcp_send_ack`
  *   bound to the call's sockets; the socket-storage and
  *   get/setsockopt helpers do not know a `struct tcp_sock` address.
@@ -41,7 +39,10 @@
 import { regionAddress } from "../../../exec/memory.ts";
 import type { HelperFn } from "../../../exec/state.ts";
 import type { BtfTargetProto } from "../../../verifier/ctx_access/btf_targets.ts";
-import type { BtfCtxArg } from "../../../verifier/ctx_access/types.ts";
+import {
+  TCP_CONGESTION_OPS_PROTOS,
+  type TcpCongestionMember,
+} from "../../../verifier/ctx_access/struct_ops.ts";
 import { EINVAL, ENOTSUPP } from "../../../uapi/errno.ts";
 import type { LoadedObject } from "../../object_loader.ts";
 import { SimTcpSock } from "./sock_ops_sock.ts";
@@ -55,77 +56,10 @@ import {
   type TestRunResult,
 } from "../../test_run.ts";
 
-const sock: BtfCtxArg = Object.freeze({
-  kind: "ptr",
-  pointsToStruct: true,
-  typeName: "sock",
-});
-const u32: BtfCtxArg = Object.freeze({ kind: "int", typeName: "u32", size: 4 });
-const VOID: BtfCtxArg = Object.freeze({ kind: "void" });
-const structPtr = (typeName: string, size: number): BtfCtxArg => ({
-  kind: "ptr",
-  pointsToStruct: true,
-  typeName,
-  size,
-});
-const ACK_SAMPLE = structPtr("ack_sample", 12);
-const RATE_SAMPLE = structPtr("rate_sample", 72);
-
-/**
- * The members of `struct tcp_congestion_ops` (6.18, include/net/tcp.h, as
- * the vmlinux BTF of the oracle's kernel has them) with their prototypes.
- * A pointer to a struct other than `sock` carries the struct's size.
- */
-export const TCP_CONGESTION_OPS_PROTOS: Readonly<
-  Record<TcpCongestionMember, BtfTargetProto>
-> = Object.freeze({
-  ssthresh: { args: [sock], ret: u32 },
-  cong_avoid: { args: [sock, u32, u32], ret: VOID },
-  set_state: {
-    args: [sock, { kind: "int", typeName: "u8", size: 1 }],
-    ret: VOID,
-  },
-  cwnd_event: {
-    args: [sock, { kind: "enum", typeName: "tcp_ca_event", size: 4 }],
-    ret: VOID,
-  },
-  in_ack_event: { args: [sock, u32], ret: VOID },
-  pkts_acked: { args: [sock, ACK_SAMPLE], ret: VOID },
-  min_tso_segs: { args: [sock], ret: u32 },
-  cong_control: {
-    args: [sock, u32, { kind: "int", typeName: "int", size: 4 }, RATE_SAMPLE],
-    ret: VOID,
-  },
-  undo_cwnd: { args: [sock], ret: u32 },
-  sndbuf_expand: { args: [sock], ret: u32 },
-  get_info: {
-    args: [
-      sock,
-      u32,
-      { kind: "ptr", typeName: "int" },
-      { kind: "ptr", typeName: "tcp_cc_info" },
-    ],
-    ret: { kind: "int", typeName: "size_t", size: 8 },
-  },
-  init: { args: [sock], ret: VOID },
-  release: { args: [sock], ret: VOID },
-});
-
-/** A function-pointer member of `struct tcp_congestion_ops`. */
-export type TcpCongestionMember =
-  | "ssthresh"
-  | "cong_avoid"
-  | "set_state"
-  | "cwnd_event"
-  | "in_ack_event"
-  | "pkts_acked"
-  | "min_tso_segs"
-  | "cong_control"
-  | "undo_cwnd"
-  | "sndbuf_expand"
-  | "get_info"
-  | "init"
-  | "release";
+export {
+  TCP_CONGESTION_OPS_PROTOS,
+  type TcpCongestionMember,
+} from "../../../verifier/ctx_access/struct_ops.ts";
 
 /**
  * One member argument: a socket (for `struct sock *`), the bytes of the
@@ -147,8 +81,10 @@ export interface StructOpsRunResult extends TestRunResult {
  * one CPU as `runInContext` runs. The sockets keep what the program wrote
  * (their fields, and `icsk_ca_priv` in their {@link tcpSockView}). Throws
  * {@link TestRunError} for a program that is not struct_ops (-EINVAL),
- * `get_info` (-ENOTSUPP), arguments that do not fit the prototype
- * (-EINVAL), and what stopped the program.
+ * `get_info` (-ENOTSUPP), a member other than the one its `.struct_ops`
+ * map gives it (-EINVAL), arguments that do not fit the prototype
+ * (-EINVAL), and what stopped the program; `ProgramRejectedError` when
+ * the object was loaded to verify and the verifier rejects the program.
  */
 export function runStructOpsProgram(
   loaded: LoadedObject,
@@ -157,7 +93,7 @@ export function runStructOpsProgram(
   args: readonly StructOpsArg[],
   opts: Omit<TestRunOptions, "data"> = {},
 ): StructOpsRunResult {
-  programOfType(loaded, name, "struct_ops");
+  const prog = programOfType(loaded, name, "struct_ops");
   const proto = TCP_CONGESTION_OPS_PROTOS[member];
   if (proto === undefined) {
     throw new TestRunError(
@@ -166,10 +102,17 @@ export function runStructOpsProgram(
     );
   }
   if (member === "get_info") {
-    // bpf_tcp_ca_check_member(): unsupported_ops[]
+    // check_struct_ops_btf_id(): tcp_congestion_ops has no cfi stub for it
     throw new TestRunError(
       "tcp_congestion_ops.get_info cannot be a BPF program",
       ENOTSUPP,
+    );
+  }
+  const linked = prog.structOps;
+  if (linked !== undefined && linked.member !== member) {
+    throw new TestRunError(
+      `program '${name}' implements ${linked.structName}.${linked.member}, not ${member}`,
+      EINVAL,
     );
   }
   if (args.length !== proto.args.length) {

@@ -16,9 +16,9 @@
  * `snd_cwnd_cnt`, `icsk_ack` and `rcv_wup`.
  *
  * Stores are refused (a fault) outside the fields
- * `bpf_tcp_ca_btf_struct_access()` lets a program write; the kernel's
- * verifier refuses those programs, bpfsim's does not check them yet (see
- * struct_ops.ts), so the rule is kept here at run time.
+ * `bpf_tcp_ca_btf_struct_access()` lets a program write: the verifier
+ * refuses such programs ({@link tcpCaWritableEnd} is its rule), so only a
+ * program loaded unverified meets the fault.
  *
  * ## `bpf_tcp_send_ack(tp, rcv_nxt)`
  * `__tcp_send_ack(sk, rcv_nxt, 0)` (net/ipv4/tcp_output.c), returning 0
@@ -45,6 +45,7 @@
  * @module
  */
 import type { CallContext, HelperFn } from "../../../exec/state.ts";
+import { tcpCaWritableEnd } from "../../../verifier/ctx_access/struct_ops.ts";
 import { ExecError } from "../../../exec/fault.ts";
 import { bpfGetsockopt, bpfSetsockopt } from "./sock_options.ts";
 import type { AddressSpace, RegionAccessHook } from "../../../exec/memory.ts";
@@ -143,31 +144,7 @@ export const TCP_SOCK_FIELDS: readonly TcpSockField[] = Object.freeze([
 
 const L = TCP_SOCK_LAYOUT;
 
-/**
- * Mirrors `bpf_tcp_ca_btf_struct_access()`: the end of the field a store
- * of `struct tcp_sock` at `off` may write (the store must end by it), or
- * undefined for "no write support to tcp_sock at off". Only
- * `icsk_ca_priv` is a range (`bpf_ctx_range()`); every other field must
- * be written from its first byte.
- */
-export function tcpCaWritableEnd(off: number): number | undefined {
-  const privEnd = L.icsk_ca_priv + L.icsk_ca_priv_size;
-  if (off >= L.icsk_ca_priv && off < privEnd) return privEnd;
-  switch (off) {
-    case 488: // sk_pacing_rate
-      return 496;
-    case L.sk_pacing_status:
-    case L.snd_cwnd_cnt:
-    case L.app_limited:
-    case 1444: // snd_cwnd
-    case 1492: // snd_ssthresh
-      return off + 4;
-    case L.icsk_ack_pending:
-    case 1640: // ecn_flags
-      return off + 1;
-  }
-  return undefined;
-}
+export { tcpCaWritableEnd };
 
 /**
  * A {@link SimTcpSock} as `struct tcp_sock` (see the module comment): a

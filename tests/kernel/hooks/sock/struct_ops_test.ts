@@ -1,10 +1,12 @@
 /**
  * tcp_congestion_ops struct_ops programs (tests/fixtures/runtime/struct_ops/
  * tcp_ca.c) run with runStructOpsProgram() on both engines, and
- * bpf_tcp_send_ack. struct_ops programs cannot be test-run, and bpfsim's
- * verifier has no struct_ops rule yet, so the object is loaded unverified
- * and every expectation is computed by hand from the kernel function named
- * beside it.
+ * bpf_tcp_send_ack. The object is loaded to verify, so the programs run
+ * as bpfsim's verifier accepted and rewrote them (its verdicts agree with
+ * the 6.18 kernel's, tests/verifier/struct_ops_test.ts); sim_release, which
+ * the kernel rejects, is refused, and runs (and faults) only when loaded
+ * unverified. struct_ops programs cannot be test-run: every expectation is
+ * computed by hand from the kernel function named beside it.
  */
 import assert from "node:assert/strict";
 import { loadObject } from "../../../../lib/elf/object.ts";
@@ -29,6 +31,7 @@ import {
   tcpSockView,
 } from "../../../../lib/kernel/hooks/sock/tcp_ca.ts";
 import { TestRunError } from "../../../../lib/kernel/test_run.ts";
+import { ProgramRejectedError } from "../../../../lib/kernel/load_verify.ts";
 import { callHelper } from "../../helper_call.ts";
 
 const ENGINES: readonly Engine[] = ["interp", "jit"];
@@ -48,7 +51,8 @@ const PRIV = {
 } as const;
 const L = TCP_SOCK_LAYOUT;
 
-function load(): LoadedObject {
+/** tcp_ca.o, loaded to verify its programs before they run (unless `verify` is false). */
+function load(verify = true): LoadedObject {
   const url = new URL(
     "../../../fixtures/runtime/struct_ops/tcp_ca.o",
     import.meta.url,
@@ -56,7 +60,7 @@ function load(): LoadedObject {
   return loadObjectWithRuntime(
     new Kernel({ cpus: 1 }),
     loadObject(Deno.readFileSync(url), "tcp_ca.o"),
-    { verify: false },
+    { verify },
   );
 }
 
@@ -259,19 +263,30 @@ Deno.test("struct_ops tcp_congestion_ops programs", async (t) => {
     );
 
     await t.step(
-      `${engine}: a store the kernel's verifier refuses faults`,
+      `${engine}: a program the verifier rejects is refused, unverified it faults`,
       () => {
-        const loaded = load();
-        const sk = established(loaded);
+        const verified = load();
+        const sk = established(verified);
+        assert.throws(
+          () =>
+            runStructOpsProgram(verified, "sim_release", "release", [sk], {
+              engine,
+            }),
+          (e: unknown) =>
+            e instanceof ProgramRejectedError &&
+            e.verifierMessage === "no write support to tcp_sock at off 1936",
+        );
+        const loaded = load(false);
+        const sock = established(loaded);
         // bpf_tcp_ca_btf_struct_access(): snd_cwnd_clamp (1936) is not writable
         assert.throws(
           () =>
-            runStructOpsProgram(loaded, "sim_release", "release", [sk], {
+            runStructOpsProgram(loaded, "sim_release", "release", [sock], {
               engine,
             }),
           (e: unknown) => e instanceof MemoryFault && e.insnIndex === 2,
         );
-        assert.equal(sk.sndCwndClamp, 15);
+        assert.equal(sock.sndCwndClamp, 15);
       },
     );
   }
@@ -295,6 +310,11 @@ Deno.test("struct_ops runner refuses what the kernel would not call", () => {
       runStructOpsProgram(loaded, "sim_init", "get_info", [sk, 0, 0, 0])
     ),
     ENOTSUPP,
+  );
+  // sim_init is the init member of tcp_ca.c's .struct_ops map
+  assert.equal(
+    errno(() => runStructOpsProgram(loaded, "sim_init", "release", [sk])),
+    EINVAL,
   );
   // cong_avoid takes 3 arguments
   assert.equal(
