@@ -56,6 +56,27 @@ export const TEST_RUN_TYPES: readonly string[] = [
   "syscall",
 ];
 
+/**
+ * The hook runners (lib/kernel/hooks, exported from mod.ts) of each program
+ * type the kernel cannot test-run, as {@link testRun}'s refusal names them.
+ */
+export const HOOK_RUNNERS: Readonly<Record<string, string>> = {
+  tracing: "runTracingProgram, runRawTracepointProgram or readIterator",
+  lsm: "runLsmProgram",
+  kprobe: "runKprobeProgram",
+  raw_tracepoint: "runRawTracepointProgram",
+  raw_tracepoint_writable: "runRawTracepointProgram",
+  cgroup_sysctl: "runSysctlHook",
+  cgroup_sock_addr: "runSockAddrProgram",
+  lirc_mode2: "runLircProgram",
+  sock_ops: "runSockOpsProgram",
+  sk_msg: "runSkMsgProgram",
+  sk_skb: "runSkSkbProgram",
+  sk_reuseport: "runSkReuseportProgram",
+  struct_ops: "runStructOpsProgram",
+  lwt_seg6local: "runSeg6local",
+};
+
 /** Options of {@link testRun}. */
 export interface TestRunOptions {
   /** Packet (skb, xdp) or context (syscall); default 64 zero bytes. */
@@ -146,9 +167,11 @@ export function testRun(
 ): TestRunResult {
   const prog = findProgram(loaded, name);
   if (!TEST_RUN_TYPES.includes(prog.type)) {
+    const runner = HOOK_RUNNERS[prog.type];
     throw new TestRunError(
       `program '${name}' of type ${prog.type} cannot be test-run ` +
-        `(only ${TEST_RUN_TYPES.join(", ")} programs)`,
+        `(only ${TEST_RUN_TYPES.join(", ")} programs)` +
+        (runner ? `; run it as its hook would with ${runner} (mod.ts)` : ""),
       ENOTSUPP,
     );
   }

@@ -193,3 +193,24 @@ Deno.test("each program type bpfsim runs finds every helper the verifier offers 
     });
   }
 });
+
+Deno.test("testRun's refusal names hook runners mod.ts exports, for every type it refuses", async () => {
+  const { HOOK_RUNNERS, TEST_RUN_TYPES } = await import(
+    "../../lib/kernel/test_run.ts"
+  );
+  const mod = await import("../../mod.ts") as Record<string, unknown>;
+  const types = new Set(contexts().rows.map(([type]) => type));
+  for (const type of types) {
+    if (TEST_RUN_TYPES.includes(type)) continue;
+    deepEqual(
+      typeof HOOK_RUNNERS[type],
+      "string",
+      `${type} has a runner named`,
+    );
+  }
+  for (const [type, named] of Object.entries(HOOK_RUNNERS)) {
+    for (const fn of (named as string).split(/, | or /)) {
+      deepEqual(typeof mod[fn], "function", `${type}: ${fn}`);
+    }
+  }
+});
