@@ -13,6 +13,7 @@
  */
 import { ExecError, type MemoryFault } from "../exec/fault.ts";
 import type { Insn } from "../isa/insn.ts";
+import type { CompiledProgram } from "../exec/compile.ts";
 import type { BpfProgram } from "../elf/types.ts";
 import { type Engine, stepWith } from "../exec/jit/step_jit.ts";
 import { regionAddress } from "../exec/memory.ts";
@@ -221,7 +222,7 @@ export function runInContext(
   try {
     // a load that verifies runs what the verifier accepted, rewritten
     const rewritten = opts.rewritten ?? verifiedRewrite(loaded, name);
-    compiled = compileObjectProgram(loaded, name, rewritten).program;
+    compiled = compiledFor(loaded, name, rewritten);
   } catch (e) {
     ctx.release();
     throw e;
@@ -231,7 +232,12 @@ export function runInContext(
     ctx.release();
     throw new TestRunError(`no CPU ${opts.cpu}`, EINVAL);
   }
-  const log: MapHelperLog = { printk: [] };
+  // the object's helpers, built once per loaded object: each run starts
+  // their print log afresh
+  const { helpers: objHelpers, log } = objectHelpersFor(loaded);
+  log.printk.length = 0;
+  log.perfOutput = undefined;
+  log.signals = undefined;
   // bpf_test_run(): the run's cgroup storages, freed with the context
   const storages = new CgroupRunStorages();
   let state: ExecState | undefined = undefined;
@@ -252,7 +258,7 @@ export function runInContext(
       }),
     report: (_cpu, message) => kernel.reports.push(message),
   });
-  for (const [id, fn] of objectHelpers(loaded, log)) helpers.set(id, fn);
+  for (const [id, fn] of objHelpers) helpers.set(id, fn);
   for (const [id, fn] of loaded.helpers) helpers.set(id, fn);
   helpers.set(
     BPF_FUNC_tail_call,
@@ -299,7 +305,7 @@ export function runInContext(
       steps,
       runs,
       dataOut: ctx.dataOut?.(),
-      printk: log.printk,
+      printk: [...log.printk],
       elapsedNs,
     };
   } finally {
@@ -307,6 +313,50 @@ export function runInContext(
     storages.free();
     ctx.release();
   }
+}
+
+/** The object helpers of each loaded object and the log they print to. */
+const OBJECT_HELPERS = new WeakMap<
+  LoadedObject,
+  { helpers: ReadonlyMap<number, HelperFn>; log: MapHelperLog }
+>();
+
+/** The object helpers of `loaded` (see `objectHelpers`), built on first use. */
+function objectHelpersFor(
+  loaded: LoadedObject,
+): { helpers: ReadonlyMap<number, HelperFn>; log: MapHelperLog } {
+  let cached = OBJECT_HELPERS.get(loaded);
+  if (cached === undefined) {
+    const log: MapHelperLog = { printk: [] };
+    cached = { helpers: objectHelpers(loaded, log), log };
+    OBJECT_HELPERS.set(loaded, cached);
+  }
+  return cached;
+}
+
+/** Compiled programs by loaded object, name and instructions (as loaded or rewritten). */
+const COMPILED = new WeakMap<
+  LoadedObject,
+  Map<string, { insns: readonly Insn[] | undefined; program: CompiledProgram }>
+>();
+
+/**
+ * Program `name` of `loaded` compiled (from `rewritten` when given):
+ * compiled once and reused while the same instructions are asked for, as
+ * the kernel keeps a loaded program's image across runs.
+ */
+function compiledFor(
+  loaded: LoadedObject,
+  name: string,
+  rewritten: readonly Insn[] | undefined,
+): CompiledProgram {
+  let byName = COMPILED.get(loaded);
+  if (byName === undefined) COMPILED.set(loaded, byName = new Map());
+  const hit = byName.get(name);
+  if (hit !== undefined && hit.insns === rewritten) return hit.program;
+  const program = compileObjectProgram(loaded, name, rewritten).program;
+  byName.set(name, { insns: rewritten, program });
+  return program;
 }
 
 /** Steps `state` to its exit (or `maxSteps` retired in all); throws what stopped it. */
