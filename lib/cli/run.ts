@@ -27,10 +27,12 @@ harness contract: r1 = address of a writable copy of the input memory,
 r2 = its length, r10 = top of a 512-byte stack.
 
 An ELF object is loaded into a simulated kernel (maps created, global data
-set) and program NAME runs as BPF_PROG_TEST_RUN runs it: socket filters
-and tc programs on an skb built from the packet, XDP programs on an
-xdp_buff, syscall programs on the bytes as their context (other program
-types cannot be test-run: exit 1, as the kernel refuses them). The
+set) and program NAME runs as BPF_PROG_TEST_RUN runs it: socket filters, tc,
+cgroup_skb and lwt_in/out/xmit programs on an skb built from the packet,
+XDP programs on an xdp_buff, syscall programs on the bytes as their
+context (other program types cannot be test-run: exit 1, as the kernel
+refuses them; the API's hook runners in mod.ts run them as their hooks
+would). The
 program is verified first, as BPF_PROG_LOAD does: a rejection prints the
 verifier's message and exits 1.
 
