@@ -271,26 +271,27 @@ function linkConstDelta(
   dst.off = off;
 }
 
-// mirrors check_reg_sane_offset()
+// mirrors check_reg_sane_offset(); its caller, adjust_ptr_min_max_vals(),
+// answers a failure with -EINVAL
 function checkRegSaneOffset(env: Env, reg: RegState, type: number): void {
   const t = regTypeStr(type);
   const val = BigInt.asIntN(64, reg.s.varOff.value);
   const lim = BigInt(BPF_MAX_VAR_OFF);
   if (tnumIsConst(reg.s.varOff) && (val >= lim || val <= -lim)) {
-    env.fail(EACCES, `math between ${t} pointer and ${val} is not allowed`);
+    env.fail(EINVAL, `math between ${t} pointer and ${val} is not allowed`);
   }
   if (reg.off >= BPF_MAX_VAR_OFF || reg.off <= -BPF_MAX_VAR_OFF) {
-    env.fail(EACCES, `${t} pointer offset ${reg.off} is not allowed`);
+    env.fail(EINVAL, `${t} pointer offset ${reg.off} is not allowed`);
   }
   if (reg.s.smin === S64_MIN) {
     env.fail(
-      EACCES,
+      EINVAL,
       `math between ${t} pointer and register with unbounded min value is not allowed`,
     );
   }
   if (reg.s.smin >= lim || reg.s.smin <= -lim) {
     env.fail(
-      EACCES,
+      EINVAL,
       `value ${reg.s.smin} makes ${t} pointer be out of bounds`,
     );
   }

@@ -6,6 +6,7 @@
  * Kfunc calls are in check_kfunc.ts.
  * @module
  */
+import { updateLiveStack } from "./stack_liveness.ts";
 import type { CallInsn } from "../isa/insn.ts";
 import { helperName } from "../isa/helper_ids.ts";
 import { checkRegArg } from "./check_alu.ts";
@@ -17,6 +18,7 @@ import {
   markRegPointer,
   markRegUnknown,
   registerIsNull,
+  type RegState,
 } from "./reg_state.ts";
 import {
   MEM_ALLOC,
@@ -66,6 +68,7 @@ const BPF_MAP_TYPE_PERCPU_ARRAY = 6;
 const BPF_FUNC_KPTR_XCHG = 194;
 const BPF_FUNC_GET_FUNC_IP = 173;
 const BPF_FUNC_GET_LOCAL_STORAGE = 81;
+const BPF_FUNC_TAIL_CALL = 12;
 /** What prepareFuncExit returns when a callback's path ends (do_check's PROCESS_BPF_EXIT). */
 const CALLBACK_DONE = -1;
 
@@ -280,6 +283,14 @@ export function checkHelperCall(env: Env, insn: CallInsn, idx: number): number {
       }
     }
   }
+  // a tail call from a subprogram that succeeds never comes back: the
+  // subprogram returns to its caller, R0 unknown, packet pointers stale
+  if (id === BPF_FUNC_TAIL_CALL && env.cur.curframe) {
+    return abnormalSubprogExit(env, idx, (reg) => {
+      clearAllPktPointers(env);
+      markRegUnknown(reg);
+    });
+  }
   return idx + 1;
 }
 
@@ -345,6 +356,24 @@ export function checkFuncCall(
     printVerifierState(env.log, vs, vs.curframe, true);
   }
   return env.layout.subprogs[subprog].start;
+}
+
+/**
+ * The abnormal return of a subprogram (check_ld_abs(), check_helper_call()):
+ * a load past the packet (`bpf_gen_ld_abs()`'s hidden `exit` with R0 = 0)
+ * or a tail call that succeeds leaves the subprogram at once. The normal
+ * path is queued; this one returns to the caller with R0 as `r0` sets it.
+ * Returns the slot after the caller's call.
+ */
+export function abnormalSubprogExit(
+  env: Env,
+  idx: number,
+  r0: (reg: RegState) => void,
+): number {
+  env.pushStack(idx + 1, idx);
+  r0(curFrame(env.cur).regs[0]);
+  updateLiveStack(env);
+  return prepareFuncExit(env);
 }
 
 /** Mirrors `prepare_func_exit()`; returns the slot after the call. */

@@ -19,6 +19,7 @@ import {
 } from "../isa/opcodes.ts";
 import { checkAluOp, checkEndian, checkRegArg } from "./check_alu.ts";
 import {
+  abnormalSubprogExit,
   checkFuncCall,
   checkHelperCall,
   prepareFuncExit,
@@ -169,6 +170,9 @@ function doCheckInsn(env: Env, insn: Insn, idx: number): number {
     case "ld_abs":
     case "ld_ind":
       checkLdAbs(env, insn);
+      if (env.cur.curframe) {
+        return abnormalSubprogExit(env, idx, (r0) => markRegKnown(r0, 0n));
+      }
       return idx + 1;
     case "ld_imm64_hi":
       env.fail(EINVAL, `invalid BPF_LD_IMM insn`);
