@@ -7,7 +7,7 @@
  */
 import type { AccessType } from "./check_mem.ts";
 import { growStackState } from "./check_stack.ts";
-import { EACCES, type Env } from "./env.ts";
+import { EACCES, EFAULT, EINVAL, type Env } from "./env.ts";
 import type { RegState } from "./reg_state.ts";
 import { curFrame } from "./state.ts";
 import { tnumIsConst, tnumStr } from "./tnum.ts";
@@ -61,9 +61,19 @@ export function checkStackAccessWithinBounds(
     minOff = reg.s.smin + BigInt(off);
     maxOff = reg.s.smax + BigInt(off) + BigInt(size);
   }
-  if (minOff < -512n || minOff > -1n || maxOff > 0n || size < 0) {
+  // check_stack_slot_within_bounds(): below the stack or at a non-negative
+  // first byte is -EACCES; one that starts inside but runs past the frame
+  // pointer -EINVAL; a negative size -EFAULT
+  const errno = minOff < -512n || minOff > -1n
+    ? EACCES
+    : maxOff > 0n
+    ? EINVAL
+    : size < 0
+    ? EFAULT
+    : 0;
+  if (errno) {
     env.fail(
-      EACCES,
+      errno,
       c
         ? `invalid${extra} stack R${regno} off=${off} size=${size}`
         : `invalid variable-offset${extra} stack R${regno} var_off=${

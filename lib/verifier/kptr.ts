@@ -87,7 +87,11 @@ function kptrTargetName(env: Env, field: BtfField): string {
   return env.progBtf && id ? env.progBtf.btf.typeById(id).name : "";
 }
 
-/** Mirrors `map_kptr_match_type()`: may `reg` be stored into kptr `field`? */
+/**
+ * Mirrors `map_kptr_match_type()`: may `reg` be stored into kptr `field`?
+ * Its callers (`bpf_kptr_xchg`'s argument check, a direct store) answer a
+ * mismatch with -EACCES.
+ */
 export function mapKptrMatchType(
   env: Env,
   field: BtfField,
@@ -108,7 +112,7 @@ export function mapKptrMatchType(
   if (field.type === BPF_KPTR_UNREF) {
     msg += ` or ${regTypeStr(PTR_TO_BTF_ID | PTR_UNTRUSTED)}${targ}`;
   }
-  env.fail(EINVAL, msg);
+  env.fail(EACCES, msg);
 }
 
 /**

@@ -35,7 +35,15 @@ interface Outcome {
   agree: boolean;
   messageAgree: boolean;
   kernelRejectsWeAccept: boolean;
+  /** A rejection with the kernel's message but another errno. */
+  errnoMismatch?: string;
 }
+
+/**
+ * `-ENOSPC`: what a load returns when the verifier's log overflowed the
+ * oracle's buffer, whatever the verifier's own error was.
+ */
+const LOG_FULL = -28;
 
 function runInventory(): Outcome[] {
   const out: Outcome[] = [];
@@ -88,6 +96,10 @@ function runInventory(): Outcome[] {
         messageAgree,
         kernelRejectsWeAccept: o.verdict === "reject" &&
           r.verdict === "accept",
+        errnoMismatch: o.verdict === "reject" && messageAgree &&
+            r.errno !== o.errno && o.errno !== LOG_FULL
+          ? `${key}: kernel ${o.errno}, bpfsim ${r.errno} (${o.message})`
+          : undefined,
       });
     }
   }
@@ -152,4 +164,10 @@ Deno.test("inventory: bpfsim agrees with the kernel on every fixture", () => {
   for (const k of rejectsWeAccept) console.log(`    ${k}`);
   assert.deepEqual(stale, [], "xfail entries that now agree (remove them)");
   assert.deepEqual(unexpected, [], "disagreements not listed in xfail.json");
+  // a rejection with the kernel's message also has its errno
+  assert.deepEqual(
+    outcomes.flatMap((o) => o.errnoMismatch ? [o.errnoMismatch] : []),
+    [],
+    "rejections with the kernel's message but another errno",
+  );
 });
