@@ -34,6 +34,7 @@ import type { StateOwner } from "./helpers.ts";
 import { formatAddress } from "../exec/fault.ts";
 import type { CallContext } from "../exec/state.ts";
 import { verifyBeforeRun } from "./load_verify.ts";
+import type { VerifyResult } from "../verifier/verify.ts";
 import { decodeRaw } from "../isa/decode.ts";
 import type { Insn } from "../isa/insn.ts";
 import { E2BIG, EINVAL } from "../uapi/errno.ts";
@@ -215,36 +216,56 @@ export function kernelProgram(
 const RUNTIMES = new WeakMap<LoadedObject, ProgramRuntime>();
 
 /** Rewritten programs by loaded object and name (null: runs as loaded). */
-const REWRITES = new WeakMap<
-  LoadedObject,
-  Map<string, readonly Insn[] | null>
->();
+/** What the verifier made of a program: see {@link verifiedProgram}. */
+export interface VerifiedProgram {
+  /** The program as rewritten, or undefined to run it as loaded. */
+  readonly rewritten: readonly Insn[] | undefined;
+  /** The bytes it reads and writes through `PTR_TO_BUF` (iterators' key and value). */
+  readonly bufAccess: VerifyResult["bufAccess"];
+}
+
+const VERIFIED = new WeakMap<LoadedObject, Map<string, VerifiedProgram>>();
 
 /**
- * Program `name` as the verifier rewrote it, when `loaded` was loaded to
- * be verified before running (the default): a verified program runs as
- * the kernel runs its xlated program (kfunc arguments filled in). A
- * rejection throws `ProgramRejectedError`; undefined means "as loaded"
- * (verification off, or a feature bpfsim's verifier does not model).
- * Verified once per loaded object and program.
+ * `BPF_PROG_LOAD`'s verification of program `name` of `loaded`, once per
+ * loaded object and program: what it accepted, rewritten (as the kernel
+ * runs its xlated program), or — for a feature bpfsim's verifier does not
+ * model — as loaded. A rejection throws `ProgramRejectedError`.
+ */
+export function verifiedProgram(
+  loaded: LoadedObject,
+  name: string,
+): VerifiedProgram {
+  let byName = VERIFIED.get(loaded);
+  if (byName === undefined) VERIFIED.set(loaded, byName = new Map());
+  let verified = byName.get(name);
+  if (verified === undefined) {
+    // the object as parsed, when the load kept it for verification
+    const verdict = verifyBeforeRun(VERIFY.get(loaded) ?? loaded.object, name);
+    verified = {
+      rewritten: verdict.verdict === "accept" && verdict.xlated
+        ? decodeRaw(verdict.xlated)
+        : undefined,
+      bufAccess: verdict.bufAccess,
+    };
+    byName.set(name, verified);
+  }
+  return verified;
+}
+
+/**
+ * Program `name` as {@link verifiedProgram} rewrote it, when `loaded` was
+ * loaded to be verified before running (the default); undefined means
+ * "as loaded" (verification off, or a feature bpfsim's verifier does not
+ * model).
  */
 export function verifiedRewrite(
   loaded: LoadedObject,
   name: string,
 ): readonly Insn[] | undefined {
-  const parsed = VERIFY.get(loaded);
-  if (parsed === undefined) return undefined;
-  let byName = REWRITES.get(loaded);
-  if (byName === undefined) REWRITES.set(loaded, byName = new Map());
-  let rewritten = byName.get(name);
-  if (rewritten === undefined) {
-    const verdict = verifyBeforeRun(parsed, name);
-    rewritten = verdict.verdict === "accept" && verdict.xlated
-      ? decodeRaw(verdict.xlated)
-      : null;
-    byName.set(name, rewritten);
-  }
-  return rewritten ?? undefined;
+  return VERIFY.has(loaded)
+    ? verifiedProgram(loaded, name).rewritten
+    : undefined;
 }
 /**
  * A graph kfunc followed by the allocator's irq_work, when the kfunc queued

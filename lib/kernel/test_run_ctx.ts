@@ -229,7 +229,7 @@ export class SkbContext implements RegionAccessHook {
 
   /** `skb->len`: bytes from `data` to `data_end`. */
   get len(): number {
-    return this.packet.endOff - this.packet.dataOff;
+    return this.packet.len;
   }
 
   /** See {@link RegionAccessHook.load}. */

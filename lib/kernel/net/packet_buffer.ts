@@ -73,6 +73,11 @@ export class PacketBuffer {
     return this.buf.subarray(this.dataOff, this.endOff);
   }
 
+  /** How many bytes lie in `data … data_end` (a linear skb's `len`). */
+  get len(): number {
+    return this.endOff - this.dataOff;
+  }
+
   /** Bytes in front of `data_meta`. */
   get headroom(): number {
     return this.metaOff;

@@ -176,14 +176,14 @@ export function xdpNetInfoHelpers(xdp: XdpContext): [number, HelperFn][] {
       (vm) =>
         checkMtu(
           vm,
-          xdp.packet.endOff - xdp.packet.dataOff,
+          xdp.packet.len,
           (flags) => flags === 0n,
         ),
     ],
     // bpf_xdp_fib_lookup(xdp, params, plen, flags)
     [69, fibLookupHelper],
     // bpf_xdp_get_buff_len(xdp): linear only, no frags in a test run
-    [188, () => xdp.packet.endOff - xdp.packet.dataOff],
+    [188, () => xdp.packet.len],
   ];
 }
 

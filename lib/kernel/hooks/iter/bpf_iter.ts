@@ -16,15 +16,12 @@
  * of `struct bpf_map` and `struct task_struct`, which bpfsim does not have.
  * @module
  */
-import type { BpfProgram } from "../../../elf/types.ts";
 import { regionAddress, type RegionKind } from "../../../exec/memory.ts";
-import { decodeRaw } from "../../../isa/decode.ts";
 import type { Insn } from "../../../isa/insn.ts";
-import { verifyProgram } from "../../../verifier/verify.ts";
-import { isUnmodelled, ProgramRejectedError } from "../../load_verify.ts";
 import { mapElemCursor, type MapIterElem } from "./bpf_iter_map.ts";
 import { roundUp8 } from "../../maps/map.ts";
 import { findProgram, type LoadedObject } from "../../object_loader.ts";
+import { verifiedProgram } from "../../object_runtime.ts";
 import { runInContext, type TestRunOptions } from "../../test_run.ts";
 import { IterSeqRead, type SeqIterOps } from "./bpf_iter_read.ts";
 import { seqHelpers } from "./seq_helpers.ts";
@@ -211,7 +208,7 @@ export function attachIterator(
   let rewritten: readonly Insn[] | undefined;
   let bufAccess = { rdonly: 0, rdwr: 0 };
   if (opts.verify ?? true) {
-    const verified = verifiedIterator(loaded, prog);
+    const verified = verifiedProgram(loaded, name);
     rewritten = verified.rewritten;
     bufAccess = verified.bufAccess ?? bufAccess;
   }
@@ -239,39 +236,6 @@ export function attachIterator(
     );
   }
   return new IterLink(loaded, name, spec.map, opts, rewritten);
-}
-
-/** An iterator program as the verifier accepted it, per loaded object. */
-interface VerifiedIterator {
-  readonly rewritten: readonly Insn[] | undefined;
-  readonly bufAccess: { rdonly: number; rdwr: number } | undefined;
-}
-
-const VERIFIED = new WeakMap<LoadedObject, Map<string, VerifiedIterator>>();
-
-/**
- * `BPF_PROG_LOAD` of an iterator program: verified once per loaded object
- * (later attaches reuse the load, as links to one program fd do); a
- * rejection throws `ProgramRejectedError`.
- */
-function verifiedIterator(
-  loaded: LoadedObject,
-  prog: BpfProgram,
-): VerifiedIterator {
-  let byName = VERIFIED.get(loaded);
-  if (byName === undefined) VERIFIED.set(loaded, byName = new Map());
-  const hit = byName.get(prog.name);
-  if (hit !== undefined) return hit;
-  const result = verifyProgram(loaded.object, prog, { logLevel: 1 });
-  if (result.verdict === "reject" && !isUnmodelled(result)) {
-    throw new ProgramRejectedError(result);
-  }
-  const verified = {
-    rewritten: result.xlated ? decodeRaw(result.xlated) : undefined,
-    bufAccess: result.bufAccess,
-  };
-  byName.set(prog.name, verified);
-  return verified;
 }
 
 /** What {@link readIterator} read. */

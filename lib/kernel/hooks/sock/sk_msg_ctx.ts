@@ -24,6 +24,7 @@ import { sockGenCookie } from "../../net/packet_sock_helpers.ts";
 import type { SockmapSocket } from "../../maps/sockmap.ts";
 import type { RedirectSlot, SockRedirect } from "./sock_redirect_helpers.ts";
 import type { SkMsg } from "./sk_msg.ts";
+import { readLe } from "../../test_run_ctx.ts";
 
 const MD = SK_MSG_MD_OFFSETS;
 /** `TCP_ESTABLISHED`: the state of a socket sending through a sockmap. */
@@ -102,11 +103,6 @@ export class MsgSock extends TestRunSock implements SockmapSocket {
 }
 
 const LOOPBACK4 = new Uint8Array([127, 0, 0, 1]);
-
-/** Little-endian u32 of 4 bytes of `b` at `at` (a `BPF_W` load of them). */
-function u32At(b: Uint8Array, at: number): bigint {
-  return BigInt(new DataView(b.buffer, b.byteOffset).getUint32(at, true));
-}
 
 /**
  * The ctx of an sk_msg run: the `sk_msg_md` region (r1) over the message
@@ -190,18 +186,18 @@ export class SkMsgContext implements RegionAccessHook, RedirectSlot {
     }
     if (size !== 4) return undefined; // sk_msg_is_valid_access(): whole fields
     if (offset >= MD.remote_ip6 && offset < MD.remote_ip6 + 16) {
-      return u32At(s.v6Daddr, offset - MD.remote_ip6);
+      return readLe(s.v6Daddr, offset - MD.remote_ip6, 4);
     }
     if (offset >= MD.local_ip6 && offset < MD.local_ip6 + 16) {
-      return u32At(s.v6RcvSaddr, offset - MD.local_ip6);
+      return readLe(s.v6RcvSaddr, offset - MD.local_ip6, 4);
     }
     switch (offset) {
       case MD.family:
         return BigInt(s.family);
       case MD.remote_ip4:
-        return u32At(s.daddr, 0);
+        return readLe(s.daddr, 0, 4);
       case MD.local_ip4:
-        return u32At(s.rcvSaddr, 0);
+        return readLe(s.rcvSaddr, 0, 4);
       case MD.remote_port: // the u16 load of skc_dport, shifted up (little-endian)
         return BigInt((s.dport << 16) >>> 0);
       case MD.local_port:

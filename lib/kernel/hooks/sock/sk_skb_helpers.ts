@@ -51,11 +51,6 @@ export interface SkSkbBuffer {
   readonly sock: MsgSock;
 }
 
-/** `skb->len` of the linear skb. */
-function skbLen(p: PacketBuffer): number {
-  return p.endOff - p.dataOff;
-}
-
 /**
  * `skb_cow()` + `__skb_push()` + `memset()`: `n` zero bytes in front of
  * `data`, reallocating the head when the headroom is short.
@@ -73,7 +68,7 @@ function pushZeroed(p: PacketBuffer, n: number): void {
  * for more bytes than the skb has.
  */
 function pullData(p: PacketBuffer, len: number): number {
-  return (len || skbLen(p)) > skbLen(p) ? -ENOMEM : 0;
+  return (len || p.len) > p.len ? -ENOMEM : 0;
 }
 
 /**
@@ -83,7 +78,7 @@ function pullData(p: PacketBuffer, len: number): number {
  */
 function changeTail(p: PacketBuffer, newLen: number, flags: bigint): number {
   if (flags !== 0n || newLen > BPF_SKB_MAX_LEN) return -EINVAL;
-  const len = skbLen(p);
+  const len = p.len;
   if (newLen > len) {
     p.reserve(0, newLen - len);
     p.buf.fill(0, p.endOff, p.dataOff + newLen);
@@ -100,8 +95,8 @@ function changeTail(p: PacketBuffer, newLen: number, flags: bigint): number {
  * nowhere visible to an sk_skb program.
  */
 function changeHead(p: PacketBuffer, headRoom: number, flags: bigint): number {
-  const newLen = (skbLen(p) + headRoom) >>> 0;
-  if (flags !== 0n || newLen > BPF_SKB_MAX_LEN || newLen < skbLen(p)) {
+  const newLen = (p.len + headRoom) >>> 0;
+  if (flags !== 0n || newLen > BPF_SKB_MAX_LEN || newLen < p.len) {
     return -EINVAL;
   }
   pushZeroed(p, headRoom);
@@ -127,7 +122,7 @@ function adjustRoom(
   if (abs > 0xfff) return -EFAULT;
   if (lenDiff >= 0) pushZeroed(p, abs);
   else {
-    if (abs > skbLen(p)) return -ENOMEM;
+    if (abs > p.len) return -ENOMEM;
     p.dataOff += abs;
     p.metaOff = p.dataOff;
   }

@@ -105,7 +105,7 @@ export class SkSkbContext implements RegionAccessHook, RedirectSlot {
 
   /** `skb->len`: bytes from `data` to `data_end` (the skb is linear). */
   get len(): number {
-    return this.packet.endOff - this.packet.dataOff;
+    return this.packet.len;
   }
 
   /**

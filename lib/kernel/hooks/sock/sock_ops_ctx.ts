@@ -15,7 +15,6 @@ import type { AddressSpace, RegionAccessHook } from "../../../exec/memory.ts";
 import { regionAddress } from "../../../exec/memory.ts";
 import { readLe, writeLe } from "../../test_run_ctx.ts";
 import type { SimTcpSock, SynHeaders } from "./sock_ops_sock.ts";
-import { u32At } from "./sock_ops_sock.ts";
 import type { HdrOptSkb } from "./tcp_hdr_opt.ts";
 import {
   BPF_SOCK_OPS_SIZE,
@@ -229,10 +228,10 @@ export class SockOpsContext implements RegionAccessHook {
     const sk = this.sock;
     if (off < F.family) return readLe(this.kern, off, 4);
     if (off >= F.remote_ip6 && off < F.remote_ip6 + 16) {
-      return BigInt(u32At(sk.v6Daddr, off - F.remote_ip6));
+      return readLe(sk.v6Daddr, off - F.remote_ip6, 4);
     }
     if (off >= F.local_ip6 && off < F.local_ip6 + 16) {
-      return BigInt(u32At(sk.v6RcvSaddr, off - F.local_ip6));
+      return readLe(sk.v6RcvSaddr, off - F.local_ip6, 4);
     }
     const tcp = TCP_FIELDS[off];
     if (tcp !== undefined) {
@@ -243,9 +242,9 @@ export class SockOpsContext implements RegionAccessHook {
       case F.family:
         return BigInt(sk.family);
       case F.remote_ip4:
-        return BigInt(u32At(sk.daddr, 0));
+        return readLe(sk.daddr, 0, 4);
       case F.local_ip4:
-        return BigInt(u32At(sk.rcvSaddr, 0));
+        return readLe(sk.rcvSaddr, 0, 4);
       case F.remote_port: // the __be16 shifted into the upper half (LE host)
         return BigInt(sk.dport) << 16n;
       case F.local_port:

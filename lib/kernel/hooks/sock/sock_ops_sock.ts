@@ -279,12 +279,6 @@ export class SimTcpSock extends TestRunSock {
   }
 }
 
-/** The u32 at `off` of `bytes`, little-endian (network bytes as a host load sees them). */
-export function u32At(bytes: Uint8Array, off: number): number {
-  return (bytes[off] | (bytes[off + 1] << 8) | (bytes[off + 2] << 16) |
-    (bytes[off + 3] << 24)) >>> 0;
-}
-
 /** Swaps the two bytes of a u16 (htons on a little-endian host). */
 export function swap16(v: number): number {
   return ((v & 0xff) << 8) | ((v >> 8) & 0xff);

@@ -48,6 +48,7 @@ import type { CallContext, HelperFn } from "../../../exec/state.ts";
 import { tcpCaWritableEnd } from "../../../verifier/ctx_access/struct_ops.ts";
 import { ExecError } from "../../../exec/fault.ts";
 import { bpfGetsockopt, bpfSetsockopt } from "./sock_options.ts";
+import { readLe, writeLe } from "../../test_run_ctx.ts";
 import type { AddressSpace, RegionAccessHook } from "../../../exec/memory.ts";
 import {
   SIM_NET_SYSCTL,
@@ -155,7 +156,6 @@ export class TcpSockView implements RegionAccessHook {
   readonly sock: SimTcpSock;
   /** The region's own bytes (the fields {@link TCP_SOCK_FIELDS} lists are the socket's). */
   readonly bytes: Uint8Array = new Uint8Array(TCP_SOCK_SIZE);
-  private readonly view: DataView = new DataView(this.bytes.buffer);
   private readonly space: AddressSpace;
   private mapped: bigint | undefined = undefined;
 
@@ -188,7 +188,7 @@ export class TcpSockView implements RegionAccessHook {
   /** A little-endian unsigned read of `size` bytes at `off`, the socket's fields included. */
   read(off: number, size: 1 | 2 | 4 | 8): bigint {
     this.pull();
-    return this.get(off, size);
+    return readLe(this.bytes, off, size);
   }
 
   /** `icsk_ca_priv` (a copy): what the congestion control keeps in the socket. */
@@ -201,7 +201,7 @@ export class TcpSockView implements RegionAccessHook {
 
   /** Writes `value` at `off` of the region's own bytes (a test's set-up of an unmodelled field). */
   poke(off: number, size: 1 | 2 | 4 | 8, value: bigint): void {
-    this.set(off, size, value);
+    writeLe(this.bytes, off, size, value);
     this.push(off, size);
   }
 
@@ -220,7 +220,7 @@ export class TcpSockView implements RegionAccessHook {
       return false;
     }
     this.pull();
-    this.set(offset, size, value);
+    writeLe(this.bytes, offset, size, value);
     this.push(offset, size);
     return true;
   }
@@ -234,7 +234,7 @@ export class TcpSockView implements RegionAccessHook {
     if (sock.state === TCP_STATES.CLOSE) return;
     sock.acksSent.push({ rcvNxt });
     sock.segsOut = (sock.segsOut + 1) >>> 0;
-    this.set(L.rcv_wup, 4, BigInt(sock.rcvNxt >>> 0)); // tcp_select_window()
+    writeLe(this.bytes, L.rcv_wup, 4, BigInt(sock.rcvNxt >>> 0)); // tcp_select_window()
     if (rcvNxt !== sock.rcvNxt >>> 0) return; // tcp_event_ack_sent(): DCTCP's special ACK
     const b = this.bytes;
     const quick = b[L.icsk_ack_quick];
@@ -259,7 +259,7 @@ export class TcpSockView implements RegionAccessHook {
     this.bytes.set(s.rcvSaddr.subarray(0, 4), 4);
     for (const fld of TCP_SOCK_FIELDS) {
       const v = s[fld.key] as number | bigint;
-      this.set(fld.off, fld.size, BigInt(v));
+      writeLe(this.bytes, fld.off, fld.size, BigInt(v));
     }
   }
 
@@ -268,42 +268,8 @@ export class TcpSockView implements RegionAccessHook {
     const s = this.sock as unknown as Record<string, number | bigint>;
     for (const fld of TCP_SOCK_FIELDS) {
       if (fld.off >= off + size || fld.off + fld.size <= off) continue;
-      const v = this.get(fld.off, fld.size);
+      const v = readLe(this.bytes, fld.off, fld.size);
       s[fld.key] = typeof s[fld.key] === "bigint" ? v : Number(v);
-    }
-  }
-
-  /** The unsigned little-endian value of `size` bytes at `off` of the region's bytes. */
-  private get(off: number, size: number): bigint {
-    const v = this.view;
-    switch (size) {
-      case 1:
-        return BigInt(v.getUint8(off));
-      case 2:
-        return BigInt(v.getUint16(off, true));
-      case 4:
-        return BigInt(v.getUint32(off, true));
-      default:
-        return v.getBigUint64(off, true);
-    }
-  }
-
-  /** Stores `value` (cut to `size` bytes) at `off` of the region's bytes. */
-  private set(off: number, size: number, value: bigint): void {
-    const v = this.view;
-    const n = BigInt.asUintN(8 * size, value);
-    switch (size) {
-      case 1:
-        v.setUint8(off, Number(n));
-        break;
-      case 2:
-        v.setUint16(off, Number(n), true);
-        break;
-      case 4:
-        v.setUint32(off, Number(n), true);
-        break;
-      default:
-        v.setBigUint64(off, n, true);
     }
   }
 }
